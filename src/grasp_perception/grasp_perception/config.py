@@ -1,0 +1,210 @@
+"""Typed training configuration read from ``config/train/<name>.yaml``.
+
+The YAML file is the single source of truth for a training run: every setting lives here, the
+CLI only overrides it (``--set section.key=value``), and the resolved config is copied into the
+run directory and into the model card so a model always says how it was made.
+
+Unknown, missing or mistyped keys are errors that name the file and the key path.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names the file and key."""
+
+
+@dataclass
+class ModelConfig:
+    architecture: str = "ggcnn2"          # name in grasp_perception.networks registry
+    inputs: str = "depth"                 # depth | rgb | rgbd
+    n_bins: int = 1                       # angle bins (1, 3, 18 ...)
+    kwargs: dict = field(default_factory=dict)  # extra network arguments (channel_size, dropout, ...)
+
+
+@dataclass
+class SplitConfig:
+    # image | object | overfit (overfit: train = val = test = every sample; for sanity checks only)
+    mode: str = "image"
+    fractions: list = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train, val, test
+    seed: int = 0
+    k_folds: int = 0                      # 0 = plain split by fractions; k >= 2 = k-fold
+    fold: int = 0
+
+
+@dataclass
+class AugmentConfig:
+    enabled: bool = True
+    rotation_deg: float = 180.0
+    zoom: list = field(default_factory=lambda: [0.8, 1.0])
+    flip: bool = True
+    translation_px: float = 20.0
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "jacquard"             # jacquard | cornell (synthetic data is Jacquard format)
+    root: str = ""
+    depth: str = "perfect"                # jacquard: perfect | stereo
+    input_size: int = 300
+    crop: str = "resize"                  # resize (whole image, Jacquard) | center (Cornell)
+    inpaint: bool = True
+    jaw_dedupe: str = "min"               # training targets: min | max | none
+    split: SplitConfig = field(default_factory=SplitConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class TargetConfig:
+    map: str = "strong"                   # binary | soft | strong (Gaussian-maps paper)
+    sigma: float = 0.5
+    max_width_px: float = 150.0           # width normalisation, used both ways
+
+
+@dataclass
+class LossConfig:
+    kind: str = "mse"                     # mse | smooth_l1 | focal
+    positional: bool = True               # eq. 9 of the Gaussian-maps paper
+    focal_alpha: float = 0.95
+    focal_gamma: float = 2.0
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 8
+    # ReduceLROnPlateau on the early-stopping metric (ORANGE used factor 0.3)
+    plateau_factor: float = 0.3
+    plateau_patience: int = 3
+
+
+@dataclass
+class EarlyStoppingConfig:
+    metric: str = "iou_0.25"              # validation metric to maximise
+    patience: int = 10
+
+
+@dataclass
+class PostprocessConfig:
+    quality_sigma: float = 2.0
+    angle_sigma: float = 2.0
+    width_sigma: float = 1.0
+    min_distance: int = 20
+    threshold: float = 0.1
+    jaw_ratio: float = 0.5                # predicted jaw = width * jaw_ratio ("half jaw")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 50
+    batches_per_epoch: int = 0            # 0 = the whole training split each epoch
+    val_every: int = 1
+    num_workers: int = 0
+    seed: int = 0
+    device: str = "auto"                  # auto | cpu | cuda
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "experiment"
+    output_dir: str = "runs/experiment"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    targets: TargetConfig = field(default_factory=TargetConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_CHOICES = {
+    "model.inputs": ("depth", "rgb", "rgbd"),
+    "data.dataset": ("jacquard", "cornell"),
+    "data.depth": ("perfect", "stereo"),
+    "data.crop": ("resize", "center"),
+    "data.jaw_dedupe": ("min", "max", "none"),
+    "data.split.mode": ("image", "object", "overfit"),
+    "targets.map": ("binary", "soft", "strong"),
+    "loss.kind": ("mse", "smooth_l1", "focal"),
+    "train.device": ("auto", "cpu", "cuda"),
+}
+
+
+def _build(cls, values: Any, where: str, source: str):
+    """Recursively build dataclass ``cls`` from a mapping, rejecting unknown/mistyped keys."""
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: '{where or 'top level'}' must be a mapping, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(_join(where, k) for k in unknown)}; "
+                          f"expected one of {sorted(known)}")
+    kwargs = {}
+    for name, value in values.items():
+        path = _join(where, name)
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, path, source)
+            continue
+        kwargs[name] = _coerce(value, hint, path, source)
+        if path in _CHOICES and kwargs[name] not in _CHOICES[path]:
+            raise ConfigError(f"{source}: {path} must be one of {_CHOICES[path]}, got {value!r}")
+    return cls(**kwargs)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _coerce(value, hint, path: str, source: str):
+    origin = typing.get_origin(hint) or hint
+    if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if origin is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if origin in (str, bool, list, dict) and isinstance(value, origin):
+        return value
+    expected = getattr(origin, "__name__", str(origin))
+    raise ConfigError(f"{source}: {path} must be {expected}, got {value!r} ({type(value).__name__})")
+
+
+def config_from_dict(values: dict, source: str = "<dict>") -> ExperimentConfig:
+    return _build(ExperimentConfig, values, "", source)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read a YAML experiment config and apply ``key.path=value`` overrides (values parsed as YAML)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        node = values
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part} is not a section")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return config_from_dict(values, source=str(path))
