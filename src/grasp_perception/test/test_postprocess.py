@@ -1,0 +1,167 @@
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from grasp_perception.grasp import ImageGrasp, angle_difference
+from grasp_perception.maps import grasp_maps
+from grasp_perception.postprocess import detect_grasps
+
+SHAPE = (160, 200)
+
+
+def assert_decoded(found: ImageGrasp, gt: ImageGrasp):
+    assert math.hypot(found.u - gt.u, found.v - gt.v) <= 1.0
+    assert angle_difference(found.angle, gt.angle) <= math.radians(2)
+    assert abs(found.width - gt.width) <= 1.0
+    assert found.jaw == pytest.approx(found.width * 0.5)
+
+
+@pytest.mark.parametrize("kind", ["binary", "soft", "strong"])
+@pytest.mark.parametrize("angle_deg", [0.0, 35.0, -70.0, -89.0])
+def test_single_grasp_round_trip_one_bin(kind, angle_deg):
+    gt = ImageGrasp(u=100, v=80, angle=math.radians(angle_deg), width=66, jaw=30)
+    maps = grasp_maps([gt], SHAPE, n_bins=1, kind=kind)
+    found = detect_grasps(*maps)
+    assert len(found) == 1
+    assert_decoded(found[0], gt)
+    assert found[0].angle_bin == 0 and 0.2 < found[0].quality <= 1.0
+
+
+def test_three_bins_round_trip_and_bin_index():
+    gts = [ImageGrasp(u=40, v=40, angle=math.radians(-60), width=54, jaw=24),   # bin 0
+           ImageGrasp(u=150, v=50, angle=math.radians(10), width=72, jaw=30),   # bin 1
+           ImageGrasp(u=90, v=120, angle=math.radians(80), width=60, jaw=27)]   # bin 2
+    maps = grasp_maps(gts, SHAPE, n_bins=3, kind="strong")
+    found = detect_grasps(*maps, top_k=5)
+    assert len(found) == 3
+    for gt, b in zip(gts, range(3)):
+        match = min(found, key=lambda f: math.hypot(f.u - gt.u, f.v - gt.v))
+        assert_decoded(match, gt)
+        assert match.angle_bin == b
+    assert [f.quality for f in found] == sorted((f.quality for f in found), reverse=True)
+
+
+def test_width_uses_the_configured_max_width():
+    gt = ImageGrasp(u=100, v=80, angle=0.3, width=90, jaw=30)
+    maps = grasp_maps([gt], SHAPE, max_width=120)
+    assert_decoded(detect_grasps(*maps, max_width=120)[0], gt)
+    wrong = detect_grasps(*maps)[0]  # default 150: a mismatch scales the width
+    assert wrong.width == pytest.approx(90 * 150 / 120, abs=1)
+
+
+def two_bumps(d, h1=0.9, h2=0.7):
+    q = np.zeros((1, 100, 100), np.float32)
+    vv, uu = np.mgrid[0:100, 0:100]
+    q[0] = np.maximum(h1 * np.exp(-((uu - 30) ** 2 + (vv - 50) ** 2) / 8.0),
+                      h2 * np.exp(-((uu - 30 - d) ** 2 + (vv - 50) ** 2) / 8.0))
+    zeros = np.zeros_like(q)
+    return q, zeros + 1, zeros, zeros + 0.2
+
+
+def test_min_distance_is_respected():
+    maps = two_bumps(15)
+    one = detect_grasps(*maps, top_k=5, min_distance=20, quality_sigma=0)
+    assert [(g.u, g.v) for g in one] == [(30, 50)]
+    both = detect_grasps(*maps, top_k=5, min_distance=10, quality_sigma=0)
+    assert [(g.u, g.v) for g in both] == [(30, 50), (45, 50)]
+    assert both[0].quality == pytest.approx(0.9) and both[1].quality == pytest.approx(0.7, rel=1e-3)
+    assert detect_grasps(*maps, top_k=1, min_distance=10, quality_sigma=0)[0].u == 30
+
+
+def test_threshold_and_disabling_it():
+    q, c, s, w = two_bumps(40, h1=0.15, h2=0.1)
+    assert detect_grasps(q, c, s, w, quality_sigma=0) == []
+    found = detect_grasps(q, c, s, w, quality_sigma=0, threshold=None, top_k=None)
+    assert [(g.u, g.v) for g in found[:2]] == [(30, 50), (70, 50)]
+    assert all(g.quality < 1e-3 for g in found[2:])  # the flat zero background
+    only_first = detect_grasps(q, c, s, w, quality_sigma=0, threshold=0.12)
+    assert [(g.u, g.v) for g in only_first] == [(30, 50)]
+
+
+def test_a_pixel_is_a_peak_only_in_its_best_bin():
+    q = np.zeros((3, 60, 60), np.float32)
+    q[0, 30, 30] = 0.5
+    q[2, 30, 30] = 0.8   # same pixel, better bin
+    q[1, 30, 35] = 0.6   # within min_distance of a better peak in another bin: suppressed
+    c = np.stack([np.full((60, 60), v, np.float32) for v in (1.0, 0.0, -1.0)])
+    s = np.zeros_like(c)
+    w = np.full_like(c, 0.4)
+    found = detect_grasps(q, c, s, w, top_k=10, quality_sigma=0, angle_sigma=0)
+    assert len(found) == 1
+    g = found[0]
+    assert (g.u, g.v, g.angle_bin) == (30, 30, 2)
+    assert g.angle == pytest.approx(-math.pi / 2)  # atan2(0, -1)/2 = pi/2, wrapped
+    assert g.width == pytest.approx(60) and g.jaw == pytest.approx(30)
+
+
+def test_plateau_gives_one_deterministic_central_peak():
+    q = np.zeros((1, 50, 50), np.float32)
+    q[0, 20:26, 10:30] = 0.8
+    z = np.zeros_like(q)
+    found = detect_grasps(q, z + 1, z, z + 0.1, top_k=10, min_distance=30, quality_sigma=0)
+    # centroid (u, v) = (19.5, 22.5); of the four nearest members the row-major first wins
+    assert [(g.u, g.v) for g in found] == [(19, 22)]
+
+
+def test_smoothing_cos_sin_avoids_wrap_artefacts():
+    # left half at +89°, right half at -89°: the same physical grasp direction
+    q = np.zeros((1, 40, 40), np.float32)
+    q[0, 18:23, 18:23] = 1.0
+    ang = np.where(np.arange(40)[None, :] < 20, math.radians(89), math.radians(-89)) * np.ones((40, 1))
+    c = np.cos(2 * ang)[None].astype(np.float32)
+    s = np.sin(2 * ang)[None].astype(np.float32)
+    g = detect_grasps(q, c, s, np.full_like(q, 0.2))[0]
+    assert angle_difference(g.angle, math.pi / 2) <= math.radians(2)
+
+
+def test_torch_inputs_and_2d_maps():
+    gt = ImageGrasp(u=60, v=50, angle=0.4, width=45, jaw=20)
+    maps = grasp_maps([gt], (100, 120))
+    as_torch = [torch.from_numpy(m).requires_grad_(False) for m in maps]
+    assert_decoded(detect_grasps(*as_torch)[0], gt)
+    assert_decoded(detect_grasps(*(m[0] for m in maps))[0], gt)
+
+
+def test_bad_input_raises():
+    q = np.zeros((1, 10, 10), np.float32)
+    with pytest.raises(ValueError, match="cos"):
+        detect_grasps(q, np.zeros((2, 10, 10)), q, q)
+    with pytest.raises(ValueError, match="quality"):
+        detect_grasps(np.zeros(5), q, q, q)
+    with pytest.raises(ValueError, match="top_k"):
+        detect_grasps(q, q, q, q, top_k=0)
+    with pytest.raises(ValueError, match="min_distance"):
+        detect_grasps(q, q, q, q, min_distance=-1)
+    with pytest.raises(ValueError, match="NaN"):
+        detect_grasps(q + np.nan, q, q, q)
+
+
+def test_fast_on_18_bins_vga():
+    rng = np.random.default_rng(0)
+    q = rng.random((18, 480, 640), dtype=np.float32)
+    other = rng.random((18, 480, 640), dtype=np.float32)
+    detect_grasps(q, other, other, other, top_k=10)  # warm-up
+    t0 = time.perf_counter()
+    found = detect_grasps(q, other, other, other, top_k=10)
+    assert time.perf_counter() - t0 < 1.5  # ~0.1-0.2 s here
+    assert len(found) == 10
+    # peaks are spaced by more than min_distance (Chebyshev)
+    for i, a in enumerate(found):
+        for b in found[i + 1:]:
+            assert max(abs(a.u - b.u), abs(a.v - b.v)) > 20
+
+
+@pytest.mark.parametrize("sigma", [1.0, 2.0, 1.3])
+def test_pointwise_smoothing_equals_full_map_smoothing(sigma):
+    from scipy import ndimage
+
+    from grasp_perception.postprocess import _smooth, _smooth_at
+    m = np.random.default_rng(0).random((30, 40)).astype(np.float32)
+    full = ndimage.gaussian_filter(m.astype(np.float64), sigma, mode="nearest", truncate=4.0)
+    blurred = _smooth(m[None], sigma)[0]  # the OpenCV path used for quality
+    for r, c in [(0, 0), (15, 20), (29, 39), (2, 38)]:
+        assert _smooth_at(m, r, c, sigma) == pytest.approx(full[r, c], abs=1e-9)
+        assert blurred[r, c] == pytest.approx(full[r, c], abs=1e-5)
