@@ -57,6 +57,7 @@ class DataConfig:
     crop: str = "resize"                  # resize (whole image, Jacquard) | center (Cornell)
     inpaint: bool = True
     jaw_dedupe: str = "min"               # training targets: min | max | none
+    cache: bool = False                   # keep cut samples in memory (small datasets only)
     split: SplitConfig = field(default_factory=SplitConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .config import DataConfig, ExperimentConfig
-from .datasets import (Augment, CornellSource, GraspDataset, JacquardSource, image_wise_split,
-                       k_folds, object_wise_split)
+from .datasets import (Augment, CornellSource, GraspDataset, JacquardSource, dedupe_jaw,
+                       image_wise_split, k_folds, object_wise_split)
 from .maps import grasp_maps
 
 
@@ -49,9 +49,12 @@ def make_splits(source, cfg: DataConfig) -> dict[str, np.ndarray]:
 
 def target_builder(cfg: ExperimentConfig):
     """Callable (grasps, shape) -> dict of target maps, as the dataset expects."""
-    targets, n_bins = cfg.targets, cfg.model.n_bins
+    targets, n_bins, jaw = cfg.targets, cfg.model.n_bins, cfg.data.jaw_dedupe
 
     def build(grasps, shape):
+        # Jacquard repeats a grasp once per jaw size; the maps need it once (evaluation keeps all).
+        if jaw != "none":
+            grasps = dedupe_jaw(grasps, jaw)
         maps = grasp_maps(grasps, shape, n_bins=n_bins, kind=targets.map, sigma=targets.sigma,
                           max_width=targets.max_width_px)
         return maps._asdict()
@@ -59,7 +62,7 @@ def target_builder(cfg: ExperimentConfig):
     return build
 
 
-def make_dataset(source, indices, cfg: ExperimentConfig, *, train: bool) -> GraspDataset:
+def make_dataset(source, indices, cfg: ExperimentConfig, *, train: bool, cache: bool = False) -> GraspDataset:
     data = cfg.data
     augment = None
     if train and data.augment.enabled:
@@ -68,8 +71,7 @@ def make_dataset(source, indices, cfg: ExperimentConfig, *, train: bool) -> Gras
                           translation_px=a.translation_px)
     return GraspDataset(source, indices, input_size=data.input_size, channels=cfg.model.inputs,
                         crop=data.crop, inpaint=data.inpaint, augment=augment, seed=cfg.train.seed,
-                        target_fn=target_builder(cfg),
-                        jaw_dedupe=None if data.jaw_dedupe == "none" else data.jaw_dedupe)
+                        target_fn=target_builder(cfg), cache=cache)
 
 
 def save_split(path: Path, source, splits: dict[str, np.ndarray], cfg: DataConfig) -> None:

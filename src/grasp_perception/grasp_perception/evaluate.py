@@ -49,7 +49,7 @@ def run(args) -> dict:
 
     def on_image(k, preds, gts, maps):
         if args.overlays and len(written) < args.max_overlays:
-            sample = dataset.prepared(k)
+            sample, _ = dataset.cut(k)
             fig = overlay_figure(sample.rgb, sample.depth, preds, quality=maps[0], gt=gts)
             written.append(write_image(Path(args.overlays) / f"{dataset.sample_id(k)}.png", fig))
 

@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from .datasets import collate_items, grasps_from_array
 from .losses import GraspLoss
 from .maps import GraspTargets
 from .metrics import RectangleMetric
@@ -28,7 +29,8 @@ def evaluate_network(network: torch.nn.Module, dataset, *, max_width_px: float, 
     """
     network.eval()
     metric = RectangleMetric(thresholds=THRESHOLDS, top_n=top_n)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        collate_fn=collate_items)
     loss_sum, loss_batches, busy_s = 0.0, 0, 0.0
     for batch in tqdm(loader, desc="evaluate", disable=not progress, unit="batch"):
         x = batch["x"].to(device)
@@ -48,7 +50,7 @@ def evaluate_network(network: torch.nn.Module, dataset, *, max_width_px: float, 
             per_image = tuple(m[j] for m in maps)
             preds = detect_grasps(*per_image, top_k=top_n, max_width=max_width_px, **postprocess)
             busy_s += time.perf_counter() - t0
-            gts = dataset.grasps(k)
+            gts = grasps_from_array(batch["grasps"][j]) if "grasps" in batch else dataset.grasps(k)
             metric.update(preds, gts)
             if on_image is not None:
                 on_image(k, preds, gts, per_image)

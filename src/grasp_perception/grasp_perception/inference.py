@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .datasets import GraspSample, prepare_sample, to_original
-from .datasets.preprocessing import make_input
+from .datasets import GraspSample, prepare, to_original
 from .grasp import ImageGrasp
 from .model_io import ModelCard, load_model
 from .postprocess import detect_grasps
@@ -74,9 +73,8 @@ class GraspPredictor:
         t0 = time.perf_counter()
         depth = np.where(depth > 0, depth, np.nan).astype(np.float32)
         sample = GraspSample(rgb=rgb, depth=depth, mask=None, grasps=[], sample_id="input", object_id="")
-        prepared, info = prepare_sample(sample, self.card.input_size, crop=self.card.crop,
-                                        inpaint=self.card.inpaint)
-        x = make_input(prepared.rgb, prepared.depth, self.card.inputs)
+        x, _, info = prepare(sample, self.card.input_size, channels=self.card.inputs,
+                             crop=self.card.crop, inpaint=self.card.inpaint)
         t1 = time.perf_counter()
         maps = self.infer_maps(x)
         t2 = time.perf_counter()

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from .config import ConfigError, ExperimentConfig, load_config
 from .data_setup import make_dataset, make_source, make_splits, save_split
+from .datasets import collate_items
 from .evaluation import evaluate_network, format_table, merge_summaries
 from .inference import resolve_device
 from .losses import GraspLoss
@@ -135,16 +136,17 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
                              f"data.split={asdict(cfg.data.split)}); add data or change the fractions")
     if ddp.is_main:
         save_split(out / "split.json", source, splits, cfg.data)
-    train_set = make_dataset(source, splits["train"], cfg, train=True)
-    val_set = make_dataset(source, splits["val"], cfg, train=False)
+    cache = cfg.data.cache
+    train_set = make_dataset(source, splits["train"], cfg, train=True, cache=cache)
+    n_val = len(splits["val"])
     # Each rank validates a strided shard; the summaries are merged by image count.
-    val_shard = make_dataset(source, splits["val"][ddp.rank::ddp.world_size], cfg, train=False)
+    val_shard = make_dataset(source, splits["val"][ddp.rank::ddp.world_size], cfg, train=False, cache=cache)
 
     card = card_for(cfg)
     network = build_from_card(card).to(device)
     if ddp.is_main:
         print(f"{cfg.model.architecture}: {count_parameters(network):,} parameters, "
-              f"{len(train_set)} train / {len(val_set)} val images, device {device}, "
+              f"{len(train_set)} train / {n_val} val images, device {device}, "
               f"world size {ddp.world_size}", flush=True)
     model = torch.nn.parallel.DistributedDataParallel(network) if ddp.enabled else network
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
@@ -176,8 +178,7 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
         sampler = RandomSampler(train_set, replacement=bool(n_samples and n_samples > len(train_set)),
                                 num_samples=n_samples, generator=generator)
     loader = DataLoader(train_set, batch_size=cfg.optim.batch_size, sampler=sampler,
-                        num_workers=cfg.train.num_workers, drop_last=False,
-                        persistent_workers=cfg.train.num_workers > 0)
+                        num_workers=cfg.train.num_workers, drop_last=False, collate_fn=collate_items)
 
     writer = None
     if ddp.is_main:

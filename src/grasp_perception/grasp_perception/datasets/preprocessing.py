@@ -1,0 +1,80 @@
+"""Network-input pre-processing: depth inpainting and the GG-CNN-family normalisations."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .sample import DatasetError
+
+CHANNELS = {"depth": 1, "rgb": 3, "rgbd": 4}
+
+
+def invalid_depth(depth: np.ndarray) -> np.ndarray:
+    """Boolean map of pixels with no usable depth (NaN, inf, <= 0)."""
+    d = np.asarray(depth)
+    with np.errstate(invalid="ignore"):
+        return ~(np.isfinite(d) & (d > 0))
+
+
+def inpaint_depth(depth: np.ndarray) -> np.ndarray:
+    """Fill invalid pixels (NaN/inf/<=0) of a depth image; returns a new float32 array.
+
+    As GG-CNN: add a 1-px reflected border (inpainting is poor at the image edge), scale by the
+    max |depth| into [0, 1], run OpenCV's Navier-Stokes inpainting with radius 1, undo both.
+    INPAINT_TELEA is *not* used: on float32 input it produces values far outside the valid
+    range, negative depths included. Filled values are clipped to the valid depth range.
+    """
+    d = np.asarray(depth, dtype=np.float32)
+    if d.ndim != 2:
+        raise ValueError(f"depth must be 2-D, got shape {d.shape}")
+    invalid = invalid_depth(d)
+    if not invalid.any():
+        return d.copy()
+    if invalid.all():
+        raise DatasetError("cannot inpaint a depth image with no valid pixel")
+    valid = d[~invalid]
+    lo, hi = float(valid.min()), float(valid.max())
+    filled = np.where(invalid, 0.0, d).astype(np.float32)
+    filled = cv2.copyMakeBorder(filled, 1, 1, 1, 1, cv2.BORDER_DEFAULT)
+    mask = cv2.copyMakeBorder(invalid.astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_DEFAULT)
+    scale = hi  # valid depths are > 0, so the max |depth| is the max valid depth
+    out = cv2.inpaint(filled / scale, mask, 1, cv2.INPAINT_NS)[1:-1, 1:-1] * scale
+    out = np.where(invalid, np.clip(out, lo, hi), d)
+    return out.astype(np.float32)
+
+
+def normalise_depth(depth: np.ndarray) -> np.ndarray:
+    """``clip(d - mean(d), -1, 1)`` in metres (GG-CNN); remaining NaNs become 0 (the mean)."""
+    d = np.asarray(depth, dtype=np.float32)
+    invalid = invalid_depth(d)
+    if invalid.all():
+        raise DatasetError("depth image has no valid pixel to normalise")
+    out = np.clip(d - d[~invalid].mean(), -1.0, 1.0)
+    out[invalid] = 0.0
+    return out.astype(np.float32)
+
+
+def normalise_rgb(rgb: np.ndarray) -> np.ndarray:
+    """``rgb / 255 - mean`` with one mean over the whole image, all channels (no std)."""
+    x = np.asarray(rgb, dtype=np.float32) / 255.0
+    return x - x.mean()
+
+
+def make_input(rgb: np.ndarray | None, depth: np.ndarray | None, channels: str) -> np.ndarray:
+    """Normalised network input ``(C, H, W)`` float32; ``rgbd`` order is ``[depth, r, g, b]``."""
+    if channels not in CHANNELS:
+        raise ValueError(f"channels must be one of {sorted(CHANNELS)}, got {channels!r}")
+    planes = []
+    if channels in ("depth", "rgbd"):
+        if depth is None:
+            raise ValueError(f"model expects {channels!r} input but the sample has no depth image")
+        planes.append(normalise_depth(depth)[None])
+    if channels in ("rgb", "rgbd"):
+        if rgb is None:
+            what = "RGB-D" if channels == "rgbd" else "RGB"
+            raise ValueError(f"model expects {what} input but the sample has depth only")
+        rgb = np.asarray(rgb)
+        if depth is not None and rgb.shape[:2] != np.shape(depth):
+            raise ValueError(f"rgb shape {rgb.shape[:2]} differs from depth shape {np.shape(depth)}")
+        planes.append(normalise_rgb(rgb).transpose(2, 0, 1))
+    return np.ascontiguousarray(np.concatenate(planes, axis=0), dtype=np.float32)

@@ -1,0 +1,91 @@
+from pathlib import Path
+import pytest
+import torch
+import yaml
+
+from grasp_perception.config import ConfigError, config_from_dict, load_config
+from grasp_perception.model_io import ModelCard, ModelFileError, load_model, save_model
+from grasp_perception.networks import build_network
+from grasp_perception.train import card_for
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_every_shipped_training_config_loads():
+    files = sorted((REPO / "config" / "train").glob("*.yaml"))
+    assert len(files) >= 5
+    for f in files:
+        cfg = load_config(f)
+        # The card built from each config must describe a network the registry can build.
+        net = build_network(cfg.model.architecture, in_channels=card_for(cfg).in_channels,
+                            n_bins=cfg.model.n_bins, **cfg.model.kwargs)
+        assert sum(p.numel() for p in net.parameters()) > 0
+
+
+def test_config_errors_name_the_key(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"data": {"input_sise": 300}}))
+    with pytest.raises(ConfigError, match=r"bad.yaml.*data\.input_sise"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"targets\.map must be one of"):
+        config_from_dict({"targets": {"map": "gaussian"}})
+    with pytest.raises(ConfigError, match=r"optim\.batch_size must be int"):
+        config_from_dict({"optim": {"batch_size": "8"}})
+
+
+def test_overrides_apply_and_parse_as_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: x\n")
+    cfg = load_config(path, ["train.epochs=3", "data.augment.flip=false", "optim.lr=0.01"])
+    assert cfg.train.epochs == 3 and cfg.data.augment.flip is False and cfg.optim.lr == 0.01
+
+
+def _card(**kw):
+    base = dict(name="t", architecture="ggcnn2", inputs="depth", n_bins=3, input_size=96, crop="resize",
+                max_width_px=150.0)
+    base.update(kw)
+    return ModelCard(**base)
+
+
+def test_save_load_round_trip_reproduces_outputs(tmp_path):
+    card = _card()
+    net = build_network("ggcnn2", in_channels=1, n_bins=3)
+    save_model(tmp_path / "m", net, card)
+    loaded, loaded_card = load_model(tmp_path / "m")
+    assert loaded_card == card
+    x = torch.randn(1, 1, 96, 96)
+    net.eval()
+    for a, b in zip(net(x), loaded(x)):
+        assert torch.equal(a, b)
+    # Any of the three paths works.
+    load_model(tmp_path / "m" / "model.safetensors")
+    load_model(tmp_path / "m" / "card.yaml")
+
+
+def test_card_that_does_not_match_weights_is_an_error(tmp_path):
+    save_model(tmp_path / "m", build_network("ggcnn2", in_channels=1, n_bins=3), _card())
+    card_path = tmp_path / "m" / "card.yaml"
+    values = yaml.safe_load(card_path.read_text())
+    values["inputs"] = "rgbd"  # the weights were trained on depth only
+    card_path.write_text(yaml.safe_dump(values))
+    with pytest.raises(ModelFileError, match=r"card .*card.yaml does not match weights .*model.safetensors"):
+        load_model(tmp_path / "m")
+    values["inputs"], values["n_bins"] = "depth", 1
+    card_path.write_text(yaml.safe_dump(values))
+    with pytest.raises(ModelFileError, match=r"does not match"):
+        load_model(tmp_path / "m")
+
+
+def test_bad_model_files_give_clear_errors(tmp_path):
+    with pytest.raises(ModelFileError, match="model path not found"):
+        load_model(tmp_path / "nothing")
+    save_model(tmp_path / "m", build_network("ggcnn2", in_channels=1, n_bins=1), _card(n_bins=1))
+    (tmp_path / "m" / "model.safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(ModelFileError, match="not a readable safetensors"):
+        load_model(tmp_path / "m")
+    (tmp_path / "m" / "card.yaml").write_text("name: x\n")
+    with pytest.raises(ModelFileError, match=r"missing field\(s\)"):
+        load_model(tmp_path / "m")
+    (tmp_path / "m" / "card.yaml").unlink()
+    with pytest.raises(ModelFileError, match="model file missing: .*card.yaml"):
+        load_model(tmp_path / "m")
