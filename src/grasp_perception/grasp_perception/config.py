@@ -58,6 +58,7 @@ class DataConfig:
     inpaint: bool = True
     jaw_dedupe: str = "min"               # training targets: min | max | none
     cache: bool = False                   # keep cut samples in memory (small datasets only)
+    limit: int = 0                        # use only the first N scenes (0 = all): quick experiments
     split: SplitConfig = field(default_factory=SplitConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

@@ -31,7 +31,7 @@ def make_source(dataset: str, root: str | Path, depth: str = "perfect", jaw_dedu
 def make_splits(source, cfg: DataConfig) -> dict[str, np.ndarray]:
     """Train/val/test index arrays, deterministic by ``cfg.split.seed``."""
     split = cfg.split
-    n = len(source)
+    n = min(len(source), cfg.limit) if cfg.limit else len(source)
     if split.mode == "overfit":
         everything = np.arange(n)
         return {"train": everything, "val": everything, "test": everything}
