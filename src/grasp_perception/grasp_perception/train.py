@@ -105,7 +105,9 @@ def save_curves(history: list[dict], path: Path, metric: str) -> None:
         pts = [(h["epoch"], h["val"][key]) for h in history if "val" in h and key in h["val"]]
         if pts:
             ax2.plot(*zip(*pts), label=f"val {key}")
-    ax2.set_xlabel("epoch"), ax2.set_ylim(0, 1.02), ax2.legend(), ax2.set_title(f"early stopping on val {metric}")
+    ax2.set_xlabel("epoch"), ax2.set_ylim(0, 1.02), ax2.set_title(f"early stopping on val {metric}")
+    if ax2.lines:
+        ax2.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -1,0 +1,363 @@
+"""Graspable objects for the sim cell: seeded procedural shapes and mesh files (e.g. the EGAD set).
+
+Every object is described in its own frame in **metres**. Primitive objects collide with MuJoCo's
+analytic shapes (fast, exact). Mesh objects render their original mesh and collide with convex
+parts from CoACD, which are cached outside the repository because decomposition takes seconds to
+minutes per mesh.
+
+Objects that do not fit the gripper: :func:`load_mesh_object` raises ``ValueError`` and
+:func:`load_mesh_objects` skips them with a ``UserWarning``, so that one large mesh does not stop a
+whole directory from loading. An object "fits" when the middle extent of its oriented bounding box
+is at most ``fit_ratio * max_opening``: whichever face it rests on, one horizontal extent is then
+within the opening (exact for boxes, conservative for non-convex shapes).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import trimesh
+
+PRIMITIVE_KINDS = ("box", "cylinder", "capsule", "ellipsoid", "sphere")
+MESH_SUFFIXES = (".obj", ".stl")
+DEFAULT_MAX_OPENING = 0.08
+DEFAULT_FIT_RATIO = 0.9
+# Fast CoACD settings (measured on EGAD, 2 cores): 3-20 s per mesh, 8-12 parts, hull volume within
+# ~1.2-1.5x of the mesh (its single convex hull is 1.6-3.4x). seed fixed for reproducible parts.
+DEFAULT_COACD_PARAMS = dict(threshold=0.1, max_convex_hull=12, preprocess_mode="off", resolution=500,
+                            mcts_iterations=30, mcts_max_depth=2, mcts_nodes=10, max_ch_vertex=64, seed=0)
+_UNIT_SCALE = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """One MuJoCo primitive geom of an object; ``size`` follows MJCF semantics (half-sizes, radii)."""
+
+    kind: str
+    size: tuple[float, ...]
+    pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+
+    def __post_init__(self):
+        need = {"box": 3, "cylinder": 2, "capsule": 2, "ellipsoid": 3, "sphere": 1}
+        if self.kind not in need:
+            raise ValueError(f"Primitive.kind must be one of {PRIMITIVE_KINDS}, got {self.kind!r}")
+        if len(self.size) != need[self.kind] or min(self.size) <= 0:
+            raise ValueError(f"Primitive {self.kind}: size needs {need[self.kind]} positive values, got {self.size}")
+
+    def volume(self) -> float:
+        s = self.size
+        if self.kind == "box":
+            return 8 * s[0] * s[1] * s[2]
+        if self.kind == "cylinder":
+            return np.pi * s[0] ** 2 * 2 * s[1]
+        if self.kind == "capsule":
+            return np.pi * s[0] ** 2 * 2 * s[1] + 4 / 3 * np.pi * s[0] ** 3
+        if self.kind == "ellipsoid":
+            return 4 / 3 * np.pi * s[0] * s[1] * s[2]
+        return 4 / 3 * np.pi * s[0] ** 3
+
+    def surface_points(self, n: int = 24) -> np.ndarray:
+        """Points on the surface, in the object frame (used for bounding boxes only)."""
+        s = self.size
+        t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+        if self.kind == "box":
+            pts = np.array([[x, y, z] for x in (-s[0], s[0]) for y in (-s[1], s[1]) for z in (-s[2], s[2])])
+        elif self.kind in ("cylinder", "capsule"):
+            ring = np.stack([s[0] * np.cos(t), s[0] * np.sin(t)], 1)
+            pts = np.concatenate([np.c_[ring, np.full(n, h)] for h in (-s[1], s[1])])
+            if self.kind == "capsule":
+                pts = np.concatenate([pts, [[0, 0, s[1] + s[0]], [0, 0, -s[1] - s[0]]]])
+        else:
+            r = (s[0],) * 3 if self.kind == "sphere" else s
+            u, v = np.meshgrid(t, np.linspace(0, np.pi, n // 2))
+            pts = np.stack([r[0] * np.cos(u) * np.sin(v), r[1] * np.sin(u) * np.sin(v), r[2] * np.cos(v)], -1)
+            pts = pts.reshape(-1, 3)
+        w, x, y, z = self.quat
+        rot = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+        return pts @ rot.T + np.asarray(self.pos)
+
+
+@dataclass
+class ObjectSpec:
+    """An object of the cell, in its own frame, in metres.
+
+    Either ``primitives`` (procedural objects) or ``vertices``/``faces`` (mesh objects: the visual
+    mesh, with ``convex_parts`` as collision geometry) must be given. ``scale`` is the factor that
+    was applied to the source file's coordinates (units and fit rescaling), kept for provenance.
+    """
+
+    name: str
+    mesh_path: Path | None = None
+    vertices: np.ndarray | None = None
+    faces: np.ndarray | None = None
+    scale: float = 1.0
+    mass: float = 0.1
+    friction: float = 1.0
+    primitives: tuple[Primitive, ...] = ()
+    convex_parts: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
+    rgba: tuple[float, float, float, float] = (0.8, 0.5, 0.2, 1.0)
+    _extents: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"ObjectSpec.name must be non-empty [A-Za-z0-9_-], got {self.name!r}")
+        if not self.primitives and (self.vertices is None or self.faces is None):
+            raise ValueError(f"ObjectSpec {self.name}: give primitives or vertices+faces")
+        if self.mass <= 0 or self.friction <= 0:
+            raise ValueError(f"ObjectSpec {self.name}: mass and friction must be > 0, got {self.mass}, {self.friction}")
+        if self.vertices is not None and not self.convex_parts:
+            raise ValueError(f"ObjectSpec {self.name}: a mesh object needs convex_parts for collision")
+
+    def points(self) -> np.ndarray:
+        if self.primitives:
+            return np.concatenate([p.surface_points() for p in self.primitives])
+        return np.asarray(self.vertices)
+
+    def extents(self) -> np.ndarray:
+        """Sorted (ascending) extents of the oriented bounding box, metres."""
+        if self._extents is None:
+            self._extents = _obb_extents(self.points())
+        return self._extents
+
+    def bounding_radius(self) -> float:
+        return float(np.linalg.norm(self.points(), axis=1).max())
+
+    def fits_gripper(self, max_opening: float = DEFAULT_MAX_OPENING, fit_ratio: float = DEFAULT_FIT_RATIO) -> bool:
+        return bool(self.extents()[1] <= fit_ratio * max_opening)
+
+
+def _obb_extents(points: np.ndarray) -> np.ndarray:
+    try:
+        _, ext = trimesh.bounds.oriented_bounds(np.asarray(points, float))
+    except Exception:  # degenerate hull (e.g. coplanar points): axis-aligned fallback
+        ext = np.ptp(points, axis=0)
+    return np.sort(np.asarray(ext, dtype=float))
+
+
+# --------------------------------------------------------------------------------------------------
+# Procedural objects
+# --------------------------------------------------------------------------------------------------
+def _rgba(rng) -> tuple[float, float, float, float]:
+    return tuple(float(c) for c in rng.uniform(0.15, 0.95, 3)) + (1.0,)
+
+
+def _quat_x90() -> tuple[float, float, float, float]:
+    return (float(np.cos(np.pi / 4)), float(np.sin(np.pi / 4)), 0.0, 0.0)
+
+
+def procedural_objects(n: int, seed: int | None = 0, *, max_opening: float = DEFAULT_MAX_OPENING,
+                       fit_ratio: float = DEFAULT_FIT_RATIO, density: tuple[float, float] = (300.0, 800.0),
+                       friction: tuple[float, float] = (0.6, 1.0)) -> list[ObjectSpec]:
+    """``n`` seeded objects: boxes, cylinders, capsules, ellipsoids and L/T compounds of boxes.
+
+    Every object fits the gripper (see module docstring): at least two of its three extents are at
+    most ``fit_ratio * max_opening`` (largest extent up to ~12 cm), and its thinnest extent is >= 1.5 cm
+    so that the pads have something to hold.
+    """
+    if n < 0:
+        raise ValueError(f"procedural_objects: n must be >= 0, got {n}")
+    rng = np.random.default_rng(seed)
+    g = fit_ratio * max_opening  # largest graspable extent
+    if g < 0.03:
+        raise ValueError(f"procedural_objects: fit_ratio*max_opening = {g:.3f} m; need >= 0.03 m for these shapes")
+
+    def uni(lo: float, hi: float) -> float:  # uniform that tolerates lo > hi for small grippers
+        return float(rng.uniform(min(lo, hi), hi))
+
+    kinds = ("box", "cylinder", "capsule", "ellipsoid", "L", "T")
+    out = []
+    for i in range(n):
+        kind = kinds[int(rng.integers(len(kinds)))]
+        if kind == "box":
+            prims = (Primitive("box", (uni(0.015, g) / 2, uni(0.015, g) / 2, uni(0.015, 0.12) / 2)),)
+        elif kind == "cylinder":
+            upright = rng.random() < 0.5
+            prims = (Primitive("cylinder", (uni(0.015, g) / 2, uni(0.02, 0.12) / 2),
+                               quat=(1.0, 0.0, 0.0, 0.0) if upright else _quat_x90()),)
+        elif kind == "capsule":
+            prims = (Primitive("capsule", (uni(0.015, min(g, 0.05)) / 2, uni(0.01, 0.08) / 2), quat=_quat_x90()),)
+        elif kind == "ellipsoid":
+            prims = (Primitive("ellipsoid", (uni(0.015, g) / 2, uni(0.015, g) / 2, uni(0.02, 0.10) / 2)),)
+        else:
+            # Two boxes in a plane, touching (no overlap, so volumes add up for the mass); every
+            # extent of the compound stays <= g.
+            t = uni(0.015, 0.025) / 2          # arm half-thickness
+            h = uni(0.015, 0.035) / 2          # half-height
+            a = uni(0.045, g) / 2              # bar half-length
+            b = uni(0.015, g - 2 * t) / 2      # stem half-length
+            bar = Primitive("box", (a, t, h))
+            stem_x = (a - t) if kind == "L" else 0.0
+            stem = Primitive("box", (t, b, h), pos=(stem_x, t + b, 0.0))
+            prims = (bar, stem)
+        vol = sum(p.volume() for p in prims)
+        out.append(ObjectSpec(name=f"proc_{i:03d}_{kind}", primitives=prims,
+                              mass=max(0.01, float(vol * rng.uniform(*density))),  # very light bodies jitter
+                              friction=float(rng.uniform(*friction)), rgba=_rgba(rng)))
+    return out
+
+
+def box_object(size_xyz: Sequence[float], name: str = "box", mass: float = 0.1, friction: float = 1.0) -> ObjectSpec:
+    """A single box with full side lengths ``size_xyz`` (metres)."""
+    if len(size_xyz) != 3 or min(size_xyz) <= 0:
+        raise ValueError(f"box_object: size_xyz must be 3 positive lengths, got {size_xyz}")
+    return ObjectSpec(name=name, primitives=(Primitive("box", tuple(float(s) / 2 for s in size_xyz)),),
+                      mass=mass, friction=friction, rgba=(0.85, 0.3, 0.2, 1.0))
+
+
+# --------------------------------------------------------------------------------------------------
+# Mesh objects
+# --------------------------------------------------------------------------------------------------
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "grasp_sim" / "convex"
+
+
+def _load_trimesh(path: Path) -> trimesh.Trimesh:
+    try:
+        mesh = trimesh.load(str(path), force="mesh", process=True)
+    except Exception as exc:  # trimesh raises many types for bad files
+        raise ValueError(f"{path}: cannot load mesh ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.vertices) < 4 or len(mesh.faces) < 4:
+        raise ValueError(f"{path}: not a usable triangle mesh (needs >= 4 vertices and faces)")
+    if not np.isfinite(mesh.vertices).all():
+        raise ValueError(f"{path}: mesh has non-finite vertex coordinates")
+    ext = mesh.extents
+    if ext.min() <= 1e-9 * max(ext.max(), 1e-12) or ext.max() <= 0:
+        raise ValueError(f"{path}: degenerate mesh (flat or zero-size; extents {ext})")
+    return mesh
+
+
+def _decompose(mesh: trimesh.Trimesh, mesh_bytes: bytes, params: dict, cache_dir: Path | None,
+               path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
+    """Convex parts of ``mesh`` in file units; returns (parts, loaded_from_cache)."""
+    import coacd
+
+    try:
+        version = importlib.metadata.version("coacd")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    # Parts are cached in file units, so the same entry serves any units/max_extent_m choice.
+    key = hashlib.sha256(mesh_bytes + json.dumps([params, version], sort_keys=True).encode()).hexdigest()[:32]
+    entry = cache_dir / key if cache_dir is not None else None
+    if entry is not None and (entry / "parts.npz").is_file():
+        try:
+            with np.load(entry / "parts.npz") as z:
+                n = int(z["count"])
+                return [(z[f"v{i}"], z[f"f{i}"]) for i in range(n)], True
+        except Exception as exc:  # corrupt entry: recompute and overwrite
+            warnings.warn(f"{entry}: unreadable convex cache ({exc}); recomputing", stacklevel=3)
+    coacd.set_log_level("error")
+    try:
+        raw = coacd.run_coacd(coacd.Mesh(np.asarray(mesh.vertices, float), np.asarray(mesh.faces, np.int32)),
+                              **params)
+    except Exception as exc:
+        raise ValueError(f"{path}: convex decomposition failed ({exc})") from exc
+    parts = []
+    for v, f in raw:
+        v, f = np.asarray(v, np.float64), np.asarray(f, np.int32)
+        if len(v) >= 4 and trimesh.Trimesh(v, f, process=False).convex_hull.volume > 1e-12 * mesh.volume:
+            parts.append((v, f))
+    if not parts:
+        raise ValueError(f"{path}: convex decomposition produced no solid parts")
+    if entry is not None:
+        entry.mkdir(parents=True, exist_ok=True)
+        arrays = {"count": np.array(len(parts))}
+        for i, (v, f) in enumerate(parts):
+            arrays[f"v{i}"], arrays[f"f{i}"] = v, f
+        tmp = entry / f"parts.{os.getpid()}.tmp.npz"
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, entry / "parts.npz")  # atomic: concurrent loaders never see a partial file
+        (entry / "meta.json").write_text(json.dumps({"source": str(path), "params": params, "parts": len(parts)}))
+    return parts, False
+
+
+def load_mesh_object(path: str | Path, *, units: str = "auto", max_extent_m: float | None = None,
+                     mass: float | None = None, density: float = 400.0, friction: float = 1.0,
+                     decompose: bool = True, coacd_params: dict | None = None,
+                     cache_dir: str | Path | None = "default", max_opening: float = DEFAULT_MAX_OPENING,
+                     fit_ratio: float = DEFAULT_FIT_RATIO, name: str | None = None) -> ObjectSpec:
+    """Load one .obj/.stl mesh as an :class:`ObjectSpec`.
+
+    ``units``: ``"auto"`` treats a file whose largest extent is > 1 as millimetres (EGAD OBJs are in
+    mm), otherwise metres; or force ``"m"``, ``"cm"``, ``"mm"``. ``max_extent_m`` shrinks (never
+    grows) the object so its largest extent is at most that (EGAD objects were printed at a size
+    that suits the test gripper). The object frame is centred on the mesh's centre of mass.
+    ``mass`` defaults to ``density`` (kg/m^3, ~400 for 3-D printed PLA with infill) x volume.
+    ``decompose=False`` collides with the single convex hull (fast to build, poor for concave shapes).
+    ``cache_dir=None`` disables the convex-part cache. Raises ``ValueError`` naming the file when the
+    mesh cannot be loaded, is degenerate, or does not fit the gripper.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: mesh file not found")
+    if units not in ("auto", *_UNIT_SCALE):
+        raise ValueError(f"load_mesh_object units must be 'auto', 'm', 'cm' or 'mm', got {units!r}")
+    mesh = _load_trimesh(path)
+    unit = (0.001 if mesh.extents.max() > 1.0 else 1.0) if units == "auto" else _UNIT_SCALE[units]
+    scale = unit
+    if max_extent_m is not None:
+        if max_extent_m <= 0:
+            raise ValueError(f"load_mesh_object max_extent_m must be > 0, got {max_extent_m}")
+        scale *= min(1.0, max_extent_m / (mesh.extents.max() * unit))
+    # Volume centroid for watertight meshes; bounding-box centre otherwise (centroid is undefined).
+    centre = mesh.center_mass if mesh.is_watertight and mesh.volume > 0 else mesh.bounds.mean(axis=0)
+    vertices = (np.asarray(mesh.vertices) - centre) * scale
+    ext = _obb_extents(vertices)  # checked before the (slow) decomposition
+    if ext[1] > fit_ratio * max_opening:
+        raise ValueError(f"{path}: object does not fit the gripper: middle extent {ext[1]:.3f} m > "
+                         f"{fit_ratio} x max_opening {max_opening} m (pass max_extent_m to shrink it)")
+
+    if decompose:
+        params = dict(DEFAULT_COACD_PARAMS)
+        if not mesh.is_watertight:
+            params["preprocess_mode"] = "on"  # CoACD needs a manifold; its remeshing makes one
+        params.update(coacd_params or {})
+        cdir = default_cache_dir() if cache_dir == "default" else (Path(cache_dir) if cache_dir else None)
+        parts_raw, _ = _decompose(mesh, path.read_bytes(), params, cdir, path)
+    else:
+        hull = mesh.convex_hull
+        parts_raw = [(np.asarray(hull.vertices), np.asarray(hull.faces))]
+    parts = tuple(((v - centre) * scale, f) for v, f in parts_raw)
+    volume = mesh.volume if mesh.is_watertight else mesh.convex_hull.volume
+    obj = ObjectSpec(name=name or _safe_name(path.stem), mesh_path=path, vertices=vertices,
+                     faces=np.asarray(mesh.faces, np.int32), scale=float(scale),
+                     mass=float(mass if mass is not None else max(density * abs(volume) * scale ** 3, 1e-3)),
+                     friction=friction, convex_parts=parts, rgba=(0.55, 0.6, 0.75, 1.0), _extents=ext)
+    return obj
+
+
+def _safe_name(stem: str) -> str:
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in stem) or "mesh"
+
+
+def load_mesh_objects(directory: str | Path, **kwargs) -> list[ObjectSpec]:
+    """Load every .obj/.stl in ``directory`` (sorted by name), with :func:`load_mesh_object`'s options.
+
+    Objects that do not fit the gripper are skipped with a ``UserWarning``; unloadable or degenerate
+    meshes raise ``ValueError`` naming the file.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"load_mesh_objects: {directory} is not a directory")
+    files = sorted(p for p in directory.iterdir() if p.suffix.lower() in MESH_SUFFIXES)
+    if not files:
+        raise ValueError(f"load_mesh_objects: no {'/'.join(MESH_SUFFIXES)} files in {directory}")
+    out = []
+    for f in files:
+        try:
+            out.append(load_mesh_object(f, **kwargs))
+        except ValueError as exc:
+            if "does not fit the gripper" not in str(exc):
+                raise
+            warnings.warn(f"skipping {exc}", stacklevel=2)
+    return out

@@ -1,0 +1,510 @@
+"""The simulated grasp cell: tray, top-down RGB-D camera, floating parallel-jaw gripper, objects.
+
+World frame: z up, the tray floor (table top) at z = 0, tray centred on the origin.
+Gripper: a free "hand" body welded to a mocap body (so it can be posed in 6-DoF by writing the mocap
+pose), with two slide fingers coupled by a joint equality and one position actuator. The hand
+frame origin is the **fingertip centre** (between the pad tips); the pads extend up along the hand
+z axis and open along the hand x axis. Objects: every object of the cell is in the model; those not
+in the current scene are parked far outside the camera view with gravity compensation on, so a
+reset never recompiles the model.
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+if "MUJOCO_GL" not in os.environ:  # must be set before mujoco creates its GL bindings
+    os.environ["MUJOCO_GL"] = "egl"
+
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .camera import CameraIntrinsics, DepthNoise  # noqa: E402
+from .objects import ObjectSpec  # noqa: E402
+
+SEG_BACKGROUND = -1  # table, tray, sky
+SEG_GRIPPER = -2
+
+_OPT_FROM_MJ = np.diag([1.0, -1.0, -1.0])  # MuJoCo cameras look along -z with y up; optical: +z, y down
+
+
+@dataclass(frozen=True)
+class GripperConfig:
+    """Floating parallel-jaw gripper. Lengths in metres, force in newtons."""
+
+    max_opening: float = 0.08
+    jaw_width: float = 0.02        # pad size across the opening direction ("jaw" in grasp_perception)
+    finger_length: float = 0.05    # pad height below the palm
+    finger_thickness: float = 0.01
+    grip_force: float = 20.0
+    friction: float = 1.0          # pads; objects carry their own friction (they have contact priority)
+    hand_mass: float = 0.4
+
+    def __post_init__(self):
+        for name in ("max_opening", "jaw_width", "finger_length", "finger_thickness", "grip_force", "hand_mass"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"GripperConfig.{name} must be > 0, got {getattr(self, name)}")
+
+
+@dataclass
+class Observation:
+    """One camera frame. ``depth`` is z-depth in metres along the optical axis, NaN = no return.
+
+    ``segmentation`` holds the index of the object in ``SimCell.objects``, ``SEG_BACKGROUND`` (-1)
+    for table/tray/empty and ``SEG_GRIPPER`` (-2) for the gripper. ``camera_pose`` is world_T_camera
+    of the optical frame (x right, y down, z forward). ``depth_clean`` is the noiseless depth when a
+    noise model is active, else None. Arrays not requested from ``render`` are None.
+    """
+
+    rgb: np.ndarray | None
+    depth: np.ndarray | None
+    segmentation: np.ndarray | None
+    intrinsics: CameraIntrinsics
+    camera_pose: np.ndarray
+    depth_clean: np.ndarray | None = None
+
+
+def top_down_camera_pose(height: float, xy: Sequence[float] = (0.0, 0.0)) -> np.ndarray:
+    """world_T_camera (optical) looking straight down from ``height``; image +u = world +x, +v = world -y."""
+    if not height > 0:
+        raise ValueError(f"camera height must be > 0 m, got {height}")
+    T = np.eye(4)
+    T[:3, :3] = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
+    T[:3, 3] = (xy[0], xy[1], height)
+    return T
+
+
+def _f(*values) -> str:
+    return " ".join(f"{float(v):.7g}" for v in values)
+
+
+def _quat_from_matrix(R: np.ndarray) -> np.ndarray:
+    q = np.zeros(4)
+    mujoco.mju_mat2Quat(q, np.ascontiguousarray(R, dtype=np.float64).ravel())
+    return q
+
+
+def yaw_quat(yaw: float) -> np.ndarray:
+    return np.array([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
+
+
+class _OffscreenRenderer:
+    """RGB + depth in one pass, plus segmentation; shadows, reflections, skybox and MSAA off for speed."""
+
+    def __init__(self, model: mujoco.MjModel, width: int, height: int):
+        self.model, self.width, self.height = model, width, height
+        self.gl = mujoco.GLContext(width, height)
+        self.gl.make_current()
+        self.ctx = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_150.value)
+        mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN.value, self.ctx)
+        # Reversed depth (1 at znear, 0 at zfar) keeps float precision far from the camera.
+        self.ctx.readDepthMap = mujoco.mjtDepthMap.mjDEPTH_ZEROFAR
+        self.scene = mujoco.MjvScene(model, maxgeom=max(1000, 2 * model.ngeom))
+        for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION,
+                     mujoco.mjtRndFlag.mjRND_SKYBOX):
+            self.scene.flags[flag] = 0
+        self.option = mujoco.MjvOption()
+        self.rect = mujoco.MjrRect(0, 0, width, height)
+        self.camera = mujoco.MjvCamera()
+        self.camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
+        self._rgb = np.empty((height, width, 3), np.uint8)
+        self._zbuf = np.empty((height, width), np.float32)
+
+    def render(self, data: mujoco.MjData, cam_id: int, rgb: bool, depth: bool, seg: bool,
+               geom_to_label: np.ndarray):
+        self.gl.make_current()
+        self.camera.fixedcamid = cam_id
+        mujoco.mjv_updateScene(self.model, data, self.option, None, self.camera,
+                               mujoco.mjtCatBit.mjCAT_ALL.value, self.scene)
+        out_rgb = out_depth = out_seg = None
+        if rgb or depth:
+            mujoco.mjr_render(self.rect, self.scene, self.ctx)
+            mujoco.mjr_readPixels(self._rgb if rgb else None, self._zbuf if depth else None, self.rect, self.ctx)
+            if rgb:
+                out_rgb = np.flipud(self._rgb).copy()
+            if depth:
+                out_depth = self._linearise(np.flipud(self._zbuf))
+        if seg:
+            flags = self.scene.flags
+            flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = 1
+            try:
+                mujoco.mjr_render(self.rect, self.scene, self.ctx)
+                mujoco.mjr_readPixels(self._rgb, None, self.rect, self.ctx)
+            finally:
+                flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = 0
+            img = np.flipud(self._rgb).astype(np.int32)
+            segid = img[..., 0] | (img[..., 1] << 8) | (img[..., 2] << 16)  # 0 = background, else segid + 1
+            lut = np.full(self.scene.ngeom + 2, SEG_BACKGROUND, np.int32)
+            for g in self.scene.geoms[:self.scene.ngeom]:
+                if g.segid >= 0 and g.objtype == mujoco.mjtObj.mjOBJ_GEOM and 0 <= g.objid < len(geom_to_label):
+                    lut[g.segid + 1] = geom_to_label[g.objid]
+            out_seg = lut[np.minimum(segid, len(lut) - 1)]
+        return out_rgb, out_depth, out_seg
+
+    def _linearise(self, zbuf: np.ndarray) -> np.ndarray:
+        """Reversed z-buffer value d in [0, 1] -> metric z-depth: z = n f / (d (f - n) + n).
+
+        (From d = A + B / z with d(n) = 1, d(f) = 0.) d = 0 means nothing was hit (far plane): NaN.
+        """
+        n = self.model.vis.map.znear * self.model.stat.extent
+        f = self.model.vis.map.zfar * self.model.stat.extent
+        d = zbuf.astype(np.float64)
+        with np.errstate(divide="ignore"):
+            z = (n * f) / (d * (f - n) + n)
+        z[d <= 0.0] = np.nan
+        return z.astype(np.float32)
+
+    def close(self):
+        if self.ctx is not None:
+            self.ctx.free()
+            self.ctx = None
+        if self.gl is not None:
+            self.gl.free()
+            self.gl = None
+
+
+class SimCell:
+    """A tray with objects, a fixed RGB-D camera and a floating parallel-jaw gripper.
+
+    ``objects``: every object the cell may use (``reset`` chooses which are dropped).
+    ``camera``: intrinsics (default: :meth:`CameraIntrinsics.realsense_d435_color`).
+    ``camera_pose``: world_T_camera of the optical frame; default: top-down at ``camera_height``
+    above the tray centre. ``depth_noise``: applied to ``render``'s depth (None = perfect depth).
+    ``seed``: seeds the drop poses of resets that are not given their own seed.
+    """
+
+    def __init__(self, objects: Sequence[ObjectSpec], camera: CameraIntrinsics | None = None, seed: int | None = 0,
+                 *, camera_height: float = 0.6, camera_pose: np.ndarray | None = None,
+                 gripper: GripperConfig = GripperConfig(), depth_noise: DepthNoise | None = None,
+                 tray_half_size: float = 0.2, tray_wall_height: float = 0.04, timestep: float = 0.002,
+                 drop_xy_range: float = 0.08, park_position: Sequence[float] = (0.6, 0.0, 0.35),
+                 settle_max_time: float = 3.0):
+        if not objects:
+            raise ValueError("SimCell objects must be a non-empty list of ObjectSpec")
+        names = [o.name for o in objects]
+        if len(set(names)) != len(names):
+            raise ValueError(f"SimCell object names must be unique, got {names}")
+        self.objects = list(objects)
+        self.intrinsics = camera or CameraIntrinsics.realsense_d435_color()
+        self.camera_pose = np.array(camera_pose if camera_pose is not None else top_down_camera_pose(camera_height),
+                                    dtype=np.float64)
+        if self.camera_pose.shape != (4, 4) or not np.allclose(self.camera_pose[:3, :3].T @ self.camera_pose[:3, :3],
+                                                               np.eye(3), atol=1e-6):
+            raise ValueError("SimCell camera_pose must be a 4x4 rigid transform (world_T_camera, optical frame)")
+        self.gripper = gripper
+        self.depth_noise = depth_noise
+        self.tray_half_size = float(tray_half_size)
+        self.table_z = 0.0
+        self.drop_xy_range = float(drop_xy_range)
+        self.park_position = np.asarray(park_position, float)
+        self.settle_max_time = float(settle_max_time)
+        self._rng = np.random.default_rng(seed)
+        self.xml = self._build_xml(tray_wall_height, timestep)
+        try:
+            self.model = mujoco.MjModel.from_xml_string(self.xml)
+        except Exception as exc:
+            raise RuntimeError(f"SimCell: MuJoCo could not compile the generated scene: {exc}") from exc
+        self.data = mujoco.MjData(self.model)
+        self._index_model()
+        self.active: list[int] = []
+        self.last_settle_steps = 0
+        self.last_settled = True
+        self._renderer: _OffscreenRenderer | None = None
+        self.reset([])
+
+    # ----------------------------------------------------------------------------------------- model
+    def _build_xml(self, wall_h: float, timestep: float) -> str:
+        g = self.gripper
+        W, H = self.intrinsics.width, self.intrinsics.height
+        cam_R_mj = self.camera_pose[:3, :3] @ _OPT_FROM_MJ
+        cam_attr = " ".join(f'{k}="{v}"' for k, v in self.intrinsics.mujoco_camera_attributes().items())
+        half, t = self.tray_half_size, 0.01
+        assets, bodies = [], []
+        for i, obj in enumerate(self.objects):
+            park = self._park_position(i)
+            geoms = []
+            # condim 6: torsional friction keeps grasped objects from spinning about the pad normal,
+            # rolling friction (1 mm) lets dropped cylinders and capsules come to rest.
+            mu = f'friction="{obj.friction:.4g} 0.005 0.001"'
+            common = f'condim="6" priority="1" {mu} solref="0.004 1"'
+            rgba = _f(*obj.rgba)
+            if obj.primitives:
+                density = obj.mass / sum(p.volume() for p in obj.primitives)
+                for p in obj.primitives:
+                    geoms.append(f'<geom type="{p.kind}" size="{_f(*p.size)}" pos="{_f(*p.pos)}" quat="{_f(*p.quat)}" '
+                                 f'density="{density:.6g}" rgba="{rgba}" {common}/>')
+            else:
+                vols = [_hull_volume(v) for v, _ in obj.convex_parts]
+                density = obj.mass / max(sum(vols), 1e-12)
+                for k, (v, f) in enumerate(obj.convex_parts):
+                    assets.append(f'<mesh name="{obj.name}_c{k}" vertex="{_f(*np.ravel(v))}"/>')
+                    geoms.append(f'<geom type="mesh" mesh="{obj.name}_c{k}" density="{density:.6g}" group="3" '
+                                 f'rgba="{rgba}" {common}/>')
+                assets.append(f'<mesh name="{obj.name}_vis" vertex="{_f(*np.ravel(obj.vertices))}" '
+                              f'face="{" ".join(map(str, np.ravel(obj.faces)))}" inertia="shell"/>')
+                geoms.append(f'<geom type="mesh" mesh="{obj.name}_vis" contype="0" conaffinity="0" density="0" '
+                             f'group="1" rgba="{rgba}"/>')
+            bodies.append(f'<body name="obj_{obj.name}" pos="{_f(*park)}" gravcomp="1">'
+                          f'<freejoint name="obj_{obj.name}_free"/>{"".join(geoms)}</body>')
+        pad = g.finger_thickness / 2
+        fl = g.finger_length
+        palm_hx = g.max_opening / 2 + g.finger_thickness + 0.005
+        tray_rgba = "0.25 0.3 0.35 1"
+        walls = "".join(
+            f'<geom name="wall_{n}" type="box" size="{_f(*size)}" pos="{_f(*pos)}" rgba="{tray_rgba}"/>'
+            for n, size, pos in (("px", (t, half + t, wall_h / 2), (half + t, 0, wall_h / 2)),
+                                 ("nx", (t, half + t, wall_h / 2), (-half - t, 0, wall_h / 2)),
+                                 ("py", (half, t, wall_h / 2), (0, half + t, wall_h / 2)),
+                                 ("ny", (half, t, wall_h / 2), (0, -half - t, wall_h / 2))))
+        wrist_R = np.eye(3)  # eye-in-hand placeholder: looks along -hand z (down when the hand is top-down)
+        return f"""<mujoco model="grasp_cell">
+  <compiler angle="radian" autolimits="true"/>
+  <option timestep="{timestep}" cone="elliptic" impratio="10" integrator="implicitfast"/>
+  <statistic extent="1" center="0 0 0.2"/>
+  <visual>
+    <global offwidth="{W}" offheight="{H}"/>
+    <quality offsamples="0" shadowsize="0"/>
+    <map znear="0.01" zfar="20"/>
+    <headlight ambient="0.4 0.4 0.4" diffuse="0.5 0.5 0.5"/>
+  </visual>
+  <asset>{"".join(assets)}</asset>
+  <worldbody>
+    <light pos="0.3 -0.3 1.5" dir="-0.2 0.2 -1" directional="true" castshadow="false" diffuse="0.5 0.5 0.5"/>
+    <geom name="table" type="box" size="0.6 0.6 0.02" pos="0 0 -0.021" rgba="0.45 0.42 0.38 1"/>
+    <geom name="tray_floor" type="box" size="{_f(half, half, 0.0005)}" pos="0 0 -0.0005" rgba="{tray_rgba}"/>
+    {walls}
+    <camera name="scene_cam" pos="{_f(*self.camera_pose[:3, 3])}" quat="{_f(*_quat_from_matrix(cam_R_mj))}"
+            {cam_attr}/>
+    <body name="gripper_mocap" mocap="true" pos="{_f(*self.park_position)}"/>
+    <body name="hand" pos="{_f(*self.park_position)}" gravcomp="1">
+      <freejoint name="hand_free"/>
+      <geom name="palm" type="box" size="{_f(palm_hx, g.jaw_width / 2 + 0.005, 0.01)}" pos="{_f(0, 0, fl + 0.01)}"
+            mass="{g.hand_mass}" rgba="0.3 0.3 0.32 1"/>
+      <camera name="wrist_cam" pos="{_f(0, -0.06, fl + 0.08)}" quat="{_f(*_quat_from_matrix(wrist_R))}" {cam_attr}/>
+      <body name="finger_left" gravcomp="1">
+        <joint name="finger_left" type="slide" axis="-1 0 0" range="0 {g.max_opening / 2}" damping="10"
+               armature="0.01"/>
+        <geom name="pad_left" type="box" size="{_f(pad, g.jaw_width / 2, fl / 2)}" pos="{_f(-pad, 0, fl / 2)}"
+              mass="0.05" friction="{g.friction} 0.005 0.0001" condim="4" rgba="0.15 0.15 0.15 1"/>
+      </body>
+      <body name="finger_right" gravcomp="1">
+        <joint name="finger_right" type="slide" axis="1 0 0" range="0 {g.max_opening / 2}" damping="10"
+               armature="0.01"/>
+        <geom name="pad_right" type="box" size="{_f(pad, g.jaw_width / 2, fl / 2)}" pos="{_f(pad, 0, fl / 2)}"
+              mass="0.05" friction="{g.friction} 0.005 0.0001" condim="4" rgba="0.15 0.15 0.15 1"/>
+      </body>
+    </body>
+    {"".join(bodies)}
+  </worldbody>
+  <contact><exclude body1="finger_left" body2="finger_right"/></contact>
+  <equality>
+    <weld body1="gripper_mocap" body2="hand" solref="0.01 1"/>
+    <joint joint1="finger_right" joint2="finger_left" polycoef="0 1 0 0 0" solref="0.005 1"/>
+  </equality>
+  <actuator>
+    <position name="fingers" joint="finger_left" kp="1000" ctrlrange="0 {g.max_opening / 2}"
+              forcerange="{-g.grip_force} {g.grip_force}"/>
+  </actuator>
+</mujoco>"""
+
+    @staticmethod
+    def _park_position(i: int) -> np.ndarray:
+        return np.array([2.0 + 0.4 * (i % 10), 2.0 + 0.4 * (i // 10), 0.5])
+
+    def _index_model(self):
+        m = self.model
+        name2id = lambda t, n: mujoco.mj_name2id(m, t, n)  # noqa: E731
+        self._obj_body = np.array([name2id(mujoco.mjtObj.mjOBJ_BODY, f"obj_{o.name}") for o in self.objects])
+        self._obj_qadr = np.array([m.jnt_qposadr[name2id(mujoco.mjtObj.mjOBJ_JOINT, f"obj_{o.name}_free")]
+                                   for o in self.objects])
+        self._obj_dadr = np.array([m.jnt_dofadr[name2id(mujoco.mjtObj.mjOBJ_JOINT, f"obj_{o.name}_free")]
+                                   for o in self.objects])
+        self._hand_body = name2id(mujoco.mjtObj.mjOBJ_BODY, "hand")
+        self._mocap = m.body_mocapid[name2id(mujoco.mjtObj.mjOBJ_BODY, "gripper_mocap")]
+        hand_j = name2id(mujoco.mjtObj.mjOBJ_JOINT, "hand_free")
+        self._hand_qadr, self._hand_dadr = m.jnt_qposadr[hand_j], m.jnt_dofadr[hand_j]
+        fingers = [name2id(mujoco.mjtObj.mjOBJ_JOINT, n) for n in ("finger_left", "finger_right")]
+        self._finger_qadr = [m.jnt_qposadr[j] for j in fingers]
+        self._finger_dadr = [m.jnt_dofadr[j] for j in fingers]
+        self._pad_geoms = tuple(name2id(mujoco.mjtObj.mjOBJ_GEOM, n) for n in ("pad_left", "pad_right"))
+        self._cam_ids = {"scene": name2id(mujoco.mjtObj.mjOBJ_CAMERA, "scene_cam"),
+                         "wrist": name2id(mujoco.mjtObj.mjOBJ_CAMERA, "wrist_cam")}
+        gripper_bodies = {self._hand_body, name2id(mujoco.mjtObj.mjOBJ_BODY, "finger_left"),
+                          name2id(mujoco.mjtObj.mjOBJ_BODY, "finger_right")}
+        body_label = np.full(m.nbody, SEG_BACKGROUND, np.int32)
+        body_label[list(gripper_bodies)] = SEG_GRIPPER
+        body_label[self._obj_body] = np.arange(len(self.objects))
+        self._geom_label = body_label[m.geom_bodyid]  # geom id -> segmentation label / object index
+
+    # ------------------------------------------------------------------------------------ simulation
+    def reset(self, objects: int | Sequence[int] | None = None, seed: int | None = None) -> list[int]:
+        """Drop the chosen object(s) (indices into ``self.objects``; None = all) at random poses above the
+        tray and step until they settle. ``seed`` makes the drop (and the depth noise of the following
+        renders) reproducible; without it the cell's own generator is used. Returns the active indices."""
+        if objects is None:
+            idx = list(range(len(self.objects)))
+        elif isinstance(objects, (int, np.integer)):
+            idx = [int(objects)]
+        else:
+            idx = [int(i) for i in objects]
+        for i in idx:
+            if not 0 <= i < len(self.objects):
+                raise ValueError(f"SimCell.reset: object index {i} out of range [0, {len(self.objects)})")
+        if len(set(idx)) != len(idx):
+            raise ValueError(f"SimCell.reset: duplicate object indices {idx}")
+        rng = np.random.default_rng(seed) if seed is not None else self._rng
+        if seed is not None and self.depth_noise is not None:
+            # so that a seeded reset also gives the same noisy depth, whatever was rendered before
+            self.depth_noise.reseed(np.random.SeedSequence([seed, 1]))
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)  # parks everything, clears warm-starts: same seed -> same trajectory
+        m.body_gravcomp[self._obj_body] = 1.0  # parked objects float; active ones fall
+        m.body_gravcomp[self._obj_body[idx]] = 0.0
+        self.active = idx
+        self.park_gripper()
+        z = self.table_z + 0.02
+        for i in idx:
+            r = self.objects[i].bounding_radius()
+            z += r  # stack drop heights so objects never start interpenetrating
+            q = rng.normal(size=4)
+            xy = rng.uniform(-self.drop_xy_range, self.drop_xy_range, 2)
+            d.qpos[self._obj_qadr[i]:self._obj_qadr[i] + 7] = [xy[0], xy[1], z, *(q / np.linalg.norm(q))]
+            z += r + 0.01
+        mujoco.mj_forward(m, d)
+        self.last_settled, self.last_settle_steps = (self._settle() if idx else (True, 0))
+        return list(idx)
+
+    def _settle(self, lin_tol: float = 0.005, ang_tol: float = 0.05, check_every: int = 10,
+                quiet_checks: int = 5) -> tuple[bool, int]:
+        max_steps = int(self.settle_max_time / self.model.opt.timestep)
+        dofs = np.concatenate([np.arange(a, a + 6) for a in self._obj_dadr[self.active]])
+        quiet, steps = 0, 0
+        while steps < max_steps:
+            mujoco.mj_step(self.model, self.data, nstep=check_every)
+            steps += check_every
+            v = self.data.qvel[dofs].reshape(-1, 6)
+            quiet = quiet + 1 if (np.abs(v[:, :3]).max() < lin_tol and np.abs(v[:, 3:]).max() < ang_tol) else 0
+            if quiet >= quiet_checks:
+                return True, steps
+        warnings.warn(f"SimCell.reset: objects still moving after {self.settle_max_time} s (step cap)", stacklevel=3)
+        return False, steps
+
+    def step(self, n: int = 1) -> None:
+        mujoco.mj_step(self.model, self.data, nstep=int(n))
+
+    def object_pose(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(position xyz, quaternion wxyz) of object ``i`` (its body frame) in the world."""
+        a = self._obj_qadr[i]
+        return self.data.qpos[a:a + 3].copy(), self.data.qpos[a + 3:a + 7].copy()
+
+    def set_object_pose(self, i: int, position: Sequence[float], quat: Sequence[float] = (1.0, 0.0, 0.0, 0.0)) -> None:
+        """Place object ``i`` at rest (scripted scenes, tests). A parked object (not in ``active``)
+        keeps gravity compensation, so it floats where it is put."""
+        q = np.asarray(quat, float)
+        if len(position) != 3 or q.shape != (4,) or not np.linalg.norm(q) > 0:
+            raise ValueError(f"set_object_pose: need 3 position values and a non-zero wxyz quat, "
+                             f"got {position}, {quat}")
+        a, da = self._obj_qadr[i], self._obj_dadr[i]
+        self.data.qpos[a:a + 3], self.data.qpos[a + 3:a + 7] = position, q / np.linalg.norm(q)
+        self.data.qvel[da:da + 6] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+
+    def object_poses(self) -> np.ndarray:
+        """``(len(active), 7)`` poses [x y z qw qx qy qz] of the active objects."""
+        return np.array([self.data.qpos[self._obj_qadr[i]:self._obj_qadr[i] + 7] for i in self.active]).reshape(-1, 7)
+
+    # ------------------------------------------------------------------------------------- gripper
+    def park_gripper(self) -> None:
+        self.teleport_gripper(self.park_position, 0.0, self.gripper.max_opening)
+
+    def teleport_gripper(self, position: Sequence[float], yaw: float, opening: float) -> None:
+        """Place the hand (fingertip centre) at ``position`` with ``yaw`` and finger ``opening``, at rest."""
+        d = self.data
+        q = yaw_quat(yaw)
+        d.mocap_pos[self._mocap], d.mocap_quat[self._mocap] = position, q
+        a = self._hand_qadr
+        d.qpos[a:a + 3], d.qpos[a + 3:a + 7] = position, q
+        d.qvel[self._hand_dadr:self._hand_dadr + 6] = 0.0
+        half = float(np.clip(opening / 2, 0.0, self.gripper.max_opening / 2))
+        for qa, da in zip(self._finger_qadr, self._finger_dadr):
+            d.qpos[qa], d.qvel[da] = half, 0.0
+        d.ctrl[0] = half
+        mujoco.mj_forward(self.model, d)
+
+    def set_gripper_target(self, position: Sequence[float], yaw: float) -> None:
+        self.data.mocap_pos[self._mocap] = position
+        self.data.mocap_quat[self._mocap] = yaw_quat(yaw)
+
+    def set_opening(self, opening: float) -> None:
+        self.data.ctrl[0] = float(np.clip(opening / 2, 0.0, self.gripper.max_opening / 2))
+
+    def gripper_opening(self) -> float:
+        return float(self.data.qpos[self._finger_qadr[0]] + self.data.qpos[self._finger_qadr[1]])
+
+    def hand_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        a = self._hand_qadr
+        return self.data.qpos[a:a + 3].copy(), self.data.qpos[a + 3:a + 7].copy()
+
+    def finger_contacts(self, i: int) -> tuple[bool, bool]:
+        """Whether object ``i`` touches the (left, right) pad now."""
+        body = self._obj_body[i]
+        left = right = False
+        gb = self.model.geom_bodyid
+        for c in self.data.contact[:self.data.ncon]:
+            g1, g2 = c.geom1, c.geom2
+            for pad, other in ((g1, g2), (g2, g1)):
+                if gb[other] == body:
+                    left |= pad == self._pad_geoms[0]
+                    right |= pad == self._pad_geoms[1]
+        return left, right
+
+    # ------------------------------------------------------------------------------------- camera
+    def camera_pose_now(self, camera: str = "scene") -> np.ndarray:
+        cid = self._camera_id(camera)
+        T = np.eye(4)
+        T[:3, :3] = self.data.cam_xmat[cid].reshape(3, 3) @ _OPT_FROM_MJ
+        T[:3, 3] = self.data.cam_xpos[cid]
+        return T
+
+    def _camera_id(self, camera: str) -> int:
+        if camera not in self._cam_ids:
+            raise ValueError(f"SimCell camera must be one of {sorted(self._cam_ids)}, got {camera!r}")
+        return self._cam_ids[camera]
+
+    def render(self, rgb: bool = True, depth: bool = True, segmentation: bool = True,
+               camera: str = "scene") -> Observation:
+        """Render the current state. ``camera="wrist"`` is the eye-in-hand placeholder (same intrinsics)."""
+        cid = self._camera_id(camera)
+        if self._renderer is None:
+            self._renderer = _OffscreenRenderer(self.model, self.intrinsics.width, self.intrinsics.height)
+        img, dep, seg = self._renderer.render(self.data, cid, rgb, depth, segmentation, self._geom_label)
+        clean = None
+        if dep is not None and self.depth_noise is not None and self.depth_noise.enabled:
+            clean, dep = dep, self.depth_noise(dep)
+        return Observation(rgb=img, depth=dep, segmentation=seg, intrinsics=self.intrinsics,
+                           camera_pose=self.camera_pose_now(camera), depth_clean=clean)
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _hull_volume(vertices: np.ndarray) -> float:
+    import trimesh
+    return float(trimesh.convex.convex_hull(np.asarray(vertices)).volume)

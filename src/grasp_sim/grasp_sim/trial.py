@@ -1,0 +1,140 @@
+"""Grasp trials with the cell's floating gripper, and image grasp -> world grasp conversion."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .camera import CameraIntrinsics
+from .scene import SimCell
+
+
+def _wrap_half_pi(a: float) -> float:
+    return (a + math.pi / 2) % math.pi - math.pi / 2
+
+
+@dataclass(frozen=True)
+class GraspPose:
+    """Top-down world grasp: ``position`` = grasp point (x, y, z; z = observed surface height),
+    ``yaw`` = direction of the opening about world z (radians, wrapped to [-pi/2, pi/2)),
+    ``width_m`` = planned opening in metres."""
+
+    position: tuple[float, float, float]
+    yaw: float
+    width_m: float
+
+    def __post_init__(self):
+        pos = tuple(float(x) for x in np.ravel(self.position))
+        if len(pos) != 3 or not all(math.isfinite(x) for x in pos):
+            raise ValueError(f"GraspPose.position must be 3 finite numbers, got {self.position}")
+        if not math.isfinite(self.yaw):
+            raise ValueError(f"GraspPose.yaw must be finite, got {self.yaw}")
+        if not (math.isfinite(self.width_m) and self.width_m >= 0):
+            raise ValueError(f"GraspPose.width_m must be finite and >= 0, got {self.width_m}")
+        object.__setattr__(self, "position", pos)
+        object.__setattr__(self, "yaw", _wrap_half_pi(float(self.yaw)))
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    success: bool
+    lift_height: float          # rise of the most-lifted active object, metres
+    reason: str
+    object_index: int | None = None  # that object (index into cell.objects), if any
+
+
+def _move(cell: SimCell, start: np.ndarray, goal: np.ndarray, yaw: float, speed: float) -> None:
+    """Drive the mocap target along a straight line at ``speed`` m/s (then let it catch up briefly)."""
+    dt = cell.model.opt.timestep
+    n = max(1, int(math.ceil(np.linalg.norm(goal - start) / (speed * dt))))
+    for k in range(1, n + 1):
+        cell.set_gripper_target(start + (goal - start) * (k / n), yaw)
+        cell.step()
+    cell.step(int(0.1 / dt))
+
+
+def execute_grasp(cell: SimCell, grasp: GraspPose, *, grasp_depth: float = 0.025, approach_height: float = 0.15,
+                  lift: float = 0.10, hold_s: float = 1.0, speed: float = 0.25, open_margin: float = 0.02,
+                  close_s: float = 0.5, success_lift: float = 0.08, tip_clearance: float = 0.002) -> TrialResult:
+    """Run one top-down grasp in ``cell`` and report whether an object stayed lifted.
+
+    Sequence: the hand appears open (``width_m + open_margin``, capped at the max opening)
+    ``approach_height`` above the fingertip target, descends along world -z (the top-down camera's
+    optical axis) until the fingertips are ``grasp_depth`` below the grasp point (never closer than
+    ``tip_clearance`` to the table), closes, lifts ``lift`` and holds ``hold_s``. Success: some active
+    object rose more than ``success_lift`` and touches both pads.
+    """
+    if not cell.active:
+        raise ValueError("execute_grasp: the cell has no active objects; call cell.reset(...) first")
+    g = cell.gripper
+    if grasp.width_m > g.max_opening:
+        return TrialResult(False, 0.0, f"planned width {grasp.width_m:.3f} m exceeds the max opening {g.max_opening} m")
+    dt = cell.model.opt.timestep
+    z0 = {i: cell.object_pose(i)[0][2] for i in cell.active}
+    x, y, z = grasp.position
+    tip = np.array([x, y, max(z - grasp_depth, cell.table_z + tip_clearance)])
+    above = tip + [0.0, 0.0, approach_height]
+    cell.teleport_gripper(above, grasp.yaw, min(g.max_opening, grasp.width_m + open_margin))
+    _move(cell, above, tip, grasp.yaw, speed)
+    cell.set_opening(0.0)
+    cell.step(int(close_s / dt))
+    top = tip + [0.0, 0.0, lift]
+    _move(cell, tip, top, grasp.yaw, speed)
+    cell.step(int(hold_s / dt))
+
+    rise = {i: cell.object_pose(i)[0][2] - z0[i] for i in cell.active}
+    best = max(rise, key=rise.get)
+    dz = float(rise[best])
+    if dz <= success_lift:
+        return TrialResult(False, dz, f"no object lifted (max rise {dz * 100:.1f} cm <= {success_lift * 100:.0f} cm)",
+                           best if dz > 0.005 else None)
+    left, right = cell.finger_contacts(best)
+    if not (left and right):
+        return TrialResult(False, dz, "object rose but is not held between both fingers", best)
+    return TrialResult(True, dz, "lifted and held", best)
+
+
+def image_grasp_to_world(u: float, v: float, angle: float, width_px: float, depth_image: np.ndarray,
+                         intrinsics: CameraIntrinsics, camera_pose: np.ndarray, *, window: int = 5) -> GraspPose:
+    """Convert an image grasp (grasp_perception conventions: u = column, v = row, ``angle``
+    anticlockwise on screen from +u, ``width_px`` = opening in pixels) to a world :class:`GraspPose`.
+
+    The grasp point is deprojected with the median of the valid depths in a ``window`` x ``window``
+    patch (robust to the noise model's dropouts and to edge pixels). The width uses the pixel size
+    at that depth along the opening direction (``width_px * z / fx`` when fx = fy). The yaw is the
+    opening direction rotated into the world and projected onto the horizontal plane.
+    Raises ``ValueError`` naming the parameter for a grasp outside the image or without valid depth.
+    """
+    depth_image = np.asarray(depth_image)
+    W, H = intrinsics.width, intrinsics.height
+    if depth_image.shape != (H, W):
+        raise ValueError(f"depth_image shape {depth_image.shape} does not match intrinsics {(H, W)}")
+    for name, val in (("u", u), ("v", v), ("angle", angle), ("width_px", width_px)):
+        if not math.isfinite(val):
+            raise ValueError(f"image_grasp_to_world: {name} must be finite, got {val}")
+    if not -0.5 <= u < W - 0.5:
+        raise ValueError(f"image_grasp_to_world: u={u} is outside the image (width {W})")
+    if not -0.5 <= v < H - 0.5:
+        raise ValueError(f"image_grasp_to_world: v={v} is outside the image (height {H})")
+    if width_px < 0:
+        raise ValueError(f"image_grasp_to_world: width_px must be >= 0, got {width_px}")
+    T = np.asarray(camera_pose, float)
+    if T.shape != (4, 4):
+        raise ValueError(f"image_grasp_to_world: camera_pose must be 4x4, got {T.shape}")
+    c, r, h = int(round(u)), int(round(v)), max(0, window // 2)
+    patch = depth_image[max(0, r - h):r + h + 1, max(0, c - h):c + h + 1]
+    valid = patch[np.isfinite(patch) & (patch > 0)]
+    if valid.size == 0:
+        raise ValueError(f"image_grasp_to_world: depth_image has no valid depth within {window}x{window} px "
+                         f"of (u={u}, v={v})")
+    z = float(np.median(valid))
+    p_world = T[:3, :3] @ intrinsics.deproject(u, v, z) + T[:3, 3]
+    ca, sa = math.cos(angle), math.sin(angle)
+    d_world = T[:3, :3] @ np.array([ca, -sa, 0.0])  # opening direction (cos a, -sin a) in (u, v)
+    if math.hypot(d_world[0], d_world[1]) < 1e-6:
+        raise ValueError("image_grasp_to_world: the opening direction is vertical in the world (camera_pose "
+                         "looks sideways); a top-down GraspPose cannot represent it")
+    yaw = math.atan2(d_world[1], d_world[0])
+    width_m = width_px * z * math.hypot(ca / intrinsics.fx, sa / intrinsics.fy)
+    return GraspPose(tuple(p_world), yaw, width_m)
