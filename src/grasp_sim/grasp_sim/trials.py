@@ -1,0 +1,224 @@
+"""Simulated grasp trials of a model file, EGAD style: N trials per object, object re-dropped each time.
+
+    python -m grasp_sim.trials --model PATH --objects {procedural,PATH} --trials-per-object N \
+        --gripper {floating,widowx,kinova} --json OUT --report DIR
+
+Each trial drops the object at a random pose (seeded by object and trial), renders the top-down
+RGB-D camera (with the PLGP depth-noise model unless --no-depth-noise), runs the model's best grasp
+through the camera intrinsics and extrinsics into the world, and executes it: approach, close,
+lift 10 cm, hold; success if the object stays lifted. Prints a per-object table and writes the JSON,
+an EGAD heatmap (letters A-G x digits 0-6) when the objects are EGAD's, a few grasp overlays, and
+``trials.jsonl`` with one line per trial, which ``--resume`` continues after an interruption.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .camera import DepthNoise
+from .objects import ObjectSpec, load_mesh_objects, procedural_objects
+from .report import egad_cell, format_object_table, write_egad_heatmap
+from .scene import SimCell
+from .trial import execute_grasp, image_grasp_to_world
+
+GRIPPERS = ("floating", "widowx", "kinova")
+
+
+def load_objects(objects: str, *, n_procedural: int = 10, seed: int = 1000,
+                 max_extent_m: float = 0.06) -> list[ObjectSpec]:
+    """``procedural`` (a seeded pool, different from the training pool by default) or a mesh folder."""
+    if objects == "procedural":
+        return procedural_objects(n_procedural, seed=seed)
+    path = Path(objects)
+    if not path.is_dir():
+        raise FileNotFoundError(f"--objects must be 'procedural' or a folder of meshes; {path} is neither")
+    specs = load_mesh_objects(path, max_extent_m=max_extent_m)
+    if not specs:
+        raise ValueError(f"--objects {path}: no loadable .obj/.stl meshes found")
+    return specs
+
+
+def make_predictor(model: str, random_weights: int | None = None):
+    """A GraspPredictor for the model file; with ``random_weights`` the same network, untrained (a floor)."""
+    from grasp_perception.inference import GraspPredictor
+    from grasp_perception.model_io import build_from_card, load_card
+
+    if random_weights is None:
+        return GraspPredictor(model, device="cpu")
+    torch.manual_seed(random_weights)
+    card = load_card(model)
+    return GraspPredictor((build_from_card(card).eval(), card), device="cpu")
+
+
+def make_cell(objects: list[ObjectSpec], gripper: str, depth_noise: bool, seed: int) -> SimCell:
+    if gripper not in GRIPPERS:
+        raise ValueError(f"--gripper must be one of {GRIPPERS}, got {gripper!r}")
+    noise = DepthNoise(enabled=True, seed=seed) if depth_noise else None
+    if gripper == "floating":
+        return SimCell(objects, seed=seed, depth_noise=noise)
+    return SimCell(objects, seed=seed, depth_noise=noise, arm=gripper)
+
+
+def execute(cell: SimCell, grasp, gripper: str):
+    if gripper == "floating":
+        return execute_grasp(cell, grasp)
+    from .arm_trial import run_grasp
+    return run_grasp(cell, grasp, gripper=gripper)
+
+
+def trial_seed(seed: int, obj: int, trial: int) -> int:
+    return int(np.random.SeedSequence([seed, obj, trial]).generate_state(1)[0])
+
+
+def run_trial(cell: SimCell, predictor, obj: int, trial: int, *, gripper: str, seed: int) -> tuple[dict, dict]:
+    """One trial; returns (record for trials.jsonl, artefacts for overlays)."""
+    t0 = time.perf_counter()
+    cell.reset(obj, seed=trial_seed(seed, obj, trial))
+    t1 = time.perf_counter()
+    obs = cell.render()
+    t2 = time.perf_counter()
+    pred = predictor.predict(obs.depth, rgb=obs.rgb, top_k=1)
+    t3 = time.perf_counter()
+    record = {"object": cell.objects[obj].name, "object_index": obj, "trial": trial, "success": False}
+    if not pred.grasps:
+        record["reason"] = "no grasp predicted"
+    else:
+        g = pred.grasps[0]
+        record.update(u=g.u, v=g.v, angle=g.angle, width_px=g.width, quality=g.quality)
+        try:
+            world = image_grasp_to_world(g.u, g.v, g.angle, g.width, obs.depth, obs.intrinsics, obs.camera_pose)
+        except ValueError as exc:
+            record["reason"] = f"invalid grasp: {exc}"
+        else:
+            result = execute(cell, world, gripper)
+            record.update(success=bool(result.success), reason=result.reason, lift_m=result.lift_height,
+                          position=list(world.position), yaw=world.yaw, width_m=world.width_m)
+    t4 = time.perf_counter()
+    record["ms"] = {"reset": 1e3 * (t1 - t0), "render": 1e3 * (t2 - t1), "inference": 1e3 * (t3 - t2),
+                    "grasp": 1e3 * (t4 - t3)}
+    return record, {"obs": obs, "pred": pred}
+
+
+def summarise(records: list[dict], names: list[str]) -> dict:
+    per_object = {n: {"successes": 0, "attempts": 0} for n in names}
+    for r in records:
+        per_object[r["object"]]["attempts"] += 1
+        per_object[r["object"]]["successes"] += int(r["success"])
+    for r in per_object.values():
+        r["rate"] = r["successes"] / r["attempts"] if r["attempts"] else None
+    n = sum(r["attempts"] for r in per_object.values())
+    s = sum(r["successes"] for r in per_object.values())
+    timings = {k: float(np.mean([r["ms"][k] for r in records])) for k in ("reset", "render", "inference", "grasp")} \
+        if records else {}
+    failures = Counter(r["reason"].split(":")[0] for r in records if not r["success"])
+    return {"per_object": per_object, "n_trials": n, "successes": s, "success_rate": s / n if n else None,
+            "mean_ms_per_trial": timings, "failure_reasons": dict(failures.most_common())}
+
+
+def run(args) -> dict:
+    report = Path(args.report)
+    log_path = report / "trials.jsonl"
+    if log_path.exists() and not args.resume:
+        raise FileExistsError(f"{report} already holds trials ({log_path}); pass --resume to continue "
+                              f"them or choose another --report folder")
+    report.mkdir(parents=True, exist_ok=True)
+    objects = load_objects(args.objects, n_procedural=args.n_objects, seed=args.objects_seed,
+                           max_extent_m=args.max_extent)
+    names = [o.name for o in objects]
+    predictor = make_predictor(args.model, args.random_weights)
+    done = {}
+    if log_path.exists():
+        for line in log_path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done[(r["object"], r["trial"])] = r
+    todo = [(i, t) for i, name in enumerate(names) for t in range(args.trials_per_object)
+            if (name, t) not in done]
+    cell = make_cell(objects, args.gripper, not args.no_depth_noise, args.seed)
+    overlays = 0
+    from grasp_perception.visualise import overlay_figure, write_image
+
+    print(f"{len(objects)} objects x {args.trials_per_object} trials, gripper {args.gripper}, "
+          f"model {predictor.card.name}{' (random weights)' if args.random_weights is not None else ''}, "
+          f"depth noise {'off' if args.no_depth_noise else 'on'}; {len(done)} trials already done", flush=True)
+    bar = tqdm(todo, desc="trials", unit="trial", disable=args.no_progress)
+    with open(log_path, "a") as log:
+        for i, t in bar:
+            record, art = run_trial(cell, predictor, i, t, gripper=args.gripper, seed=args.seed)
+            log.write(json.dumps(record) + "\n")
+            log.flush()  # every finished trial survives an interruption
+            done[(record["object"], t)] = record
+            wins = sum(r["success"] for r in done.values())
+            bar.set_postfix(success=f"{wins}/{len(done)}")
+            if t == 0 and overlays < args.max_overlays:
+                obs, pred = art["obs"], art["pred"]
+                fig = overlay_figure(obs.rgb, obs.depth, pred.grasps)
+                write_image(report / "overlays" / f"{record['object']}.png", fig)
+                overlays += 1
+    cell.close()
+    records = [done[(n, t)] for n in names for t in range(args.trials_per_object) if (n, t) in done]
+    summary = summarise(records, names)
+    summary.update({"model": str(args.model), "model_name": predictor.card.name,
+                    "random_weights": args.random_weights, "objects": args.objects, "gripper": args.gripper,
+                    "trials_per_object": args.trials_per_object, "depth_noise": not args.no_depth_noise,
+                    "seed": args.seed})
+    print(format_object_table(summary["per_object"]))
+    if summary["failure_reasons"]:
+        print("failures: " + ", ".join(f"{k} x{v}" for k, v in summary["failure_reasons"].items()))
+    if any(egad_cell(n) for n in names):
+        title = (f"{predictor.card.name}{' (random weights)' if args.random_weights is not None else ''}: "
+                 f"{100 * summary['success_rate']:.1f} % over {summary['n_trials']} trials ({args.gripper})")
+        heatmap = write_egad_heatmap(summary["per_object"], report / "egad_heatmap.png", title=title)
+        summary["heatmap"] = str(heatmap)
+    out = Path(args.json) if args.json else report / "results.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=1))
+    print(f"report: {report} (results {out}{', heatmap ' + summary['heatmap'] if 'heatmap' in summary else ''})")
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="model directory (card.yaml + model.safetensors)")
+    p.add_argument("--objects", default="procedural", help="'procedural' or a folder of .obj/.stl meshes")
+    p.add_argument("--trials-per-object", type=int, default=10)
+    p.add_argument("--gripper", default="floating", choices=GRIPPERS)
+    p.add_argument("--json", help="results file (default: REPORT/results.json)")
+    p.add_argument("--report", default="runs/trials", help="folder for the log, heatmap and overlays")
+    p.add_argument("--n-objects", type=int, default=10, help="procedural objects in the pool")
+    p.add_argument("--objects-seed", type=int, default=1000,
+                   help="seed of the procedural pool (training data uses another)")
+    p.add_argument("--max-extent", type=float, default=0.06, help="meshes are scaled to this size (m)")
+    p.add_argument("--seed", type=int, default=0, help="seeds drop poses and depth noise")
+    p.add_argument("--no-depth-noise", action="store_true", help="perfect depth instead of the PLGP noise model")
+    p.add_argument("--random-weights", type=int, default=None, metavar="SEED",
+                   help="ignore the trained weights: same network, random init (a floor to compare with)")
+    p.add_argument("--resume", action="store_true", help="continue the trials logged in REPORT/trials.jsonl")
+    p.add_argument("--max-overlays", type=int, default=12)
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.trials_per_object < 1:
+        print("error: --trials-per-object must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        run(args)
+    except (FileExistsError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""The trials CLI end to end: model file -> camera -> network -> world grasp -> physics -> report."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from grasp_perception.model_io import ModelCard, save_model
+from grasp_perception.networks import build_network
+from grasp_sim.report import egad_cell, egad_grid
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    import torch
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("model") / "m"
+    card = ModelCard(name="untrained-ggcnn2", architecture="ggcnn2", inputs="depth", n_bins=3,
+                     input_size=128, crop="resize", max_width_px=60.0,
+                     postprocess={"min_distance": 10, "threshold": 0.0})
+    save_model(out, build_network("ggcnn2", in_channels=1, n_bins=3), card)
+    return out
+
+
+@pytest.fixture(scope="module")
+def egad_named_meshes(tmp_path_factory):
+    """Two small meshes named like EGAD objects (A0 = easy/simple, C4), in millimetres as EGAD's are."""
+    folder = tmp_path_factory.mktemp("meshes")
+    trimesh.creation.box(extents=(40, 30, 30)).export(folder / "A0.obj")
+    trimesh.creation.cylinder(radius=15, height=40).export(folder / "C4.obj")
+    return folder
+
+
+def _trials(*args):
+    return subprocess.run([sys.executable, "-m", "grasp_sim.trials", *map(str, args), "--no-progress"],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+
+
+def test_trials_cli_writes_json_heatmap_and_resumes(model_dir, egad_named_meshes, tmp_path):
+    report, out = tmp_path / "report", tmp_path / "results.json"
+    proc = _trials("--model", model_dir, "--objects", egad_named_meshes, "--trials-per-object", 2,
+                   "--json", out, "--report", report)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert set(results["per_object"]) == {"A0", "C4"}
+    assert all(r["attempts"] == 2 for r in results["per_object"].values())
+    assert results["n_trials"] == 4 and 0.0 <= results["success_rate"] <= 1.0
+    assert results["successes"] == sum(r["successes"] for r in results["per_object"].values())
+    assert (report / "egad_heatmap.png").stat().st_size > 1000
+    assert len((report / "trials.jsonl").read_text().splitlines()) == 4
+    assert "A0" in proc.stdout and "overall" in proc.stdout
+    # A second run into the same report folder must not silently mix runs...
+    again = _trials("--model", model_dir, "--objects", egad_named_meshes, "--trials-per-object", 2,
+                    "--report", report)
+    assert again.returncode == 2 and "--resume" in again.stderr
+    # ...and --resume with more trials per object only runs the missing ones.
+    more = _trials("--model", model_dir, "--objects", egad_named_meshes, "--trials-per-object", 3,
+                   "--json", out, "--report", report, "--resume")
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert "4 trials already done" in more.stdout
+    assert len((report / "trials.jsonl").read_text().splitlines()) == 6
+    assert json.loads(out.read_text())["n_trials"] == 6
+
+
+def test_trials_cli_reports_a_bad_objects_folder(model_dir, tmp_path):
+    proc = _trials("--model", model_dir, "--objects", tmp_path / "nope", "--report", tmp_path / "r")
+    assert proc.returncode == 2 and "nope" in proc.stderr
+
+
+def test_egad_grid_places_objects_by_letter_and_digit():
+    assert egad_cell("A0") == (0, 0) and egad_cell("G6.obj") == (6, 6) and egad_cell("proc_001") is None
+    grid = egad_grid({"B3": {"successes": 3, "attempts": 4}, "G0": {"successes": 0, "attempts": 2}})
+    assert grid[1, 3] == 0.75 and grid[6, 0] == 0.0
+    assert np.isnan(grid).sum() == 47
