@@ -13,6 +13,7 @@ without code changes. A card that does not match its weights is an error naming 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,9 +127,29 @@ def _plain(value):
     return value
 
 
+def models_dir() -> Path:
+    """Where shipped models live: ``$GRASP_MODELS_DIR``, else the repository's ``models/``."""
+    env = os.environ.get("GRASP_MODELS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "models"
+
+
+def default_model_path() -> Path:
+    """The model the stack uses out of the box, named by the one-line file ``models/default``."""
+    pointer = models_dir() / "default"
+    if not pointer.is_file():
+        raise ModelFileError(f"no default model: {pointer} is missing (it names a folder of {models_dir()})")
+    name = pointer.read_text().strip()
+    if not name or "/" in name or name.startswith("."):
+        raise ModelFileError(f"{pointer} must hold one model folder name, got {name!r}")
+    return models_dir() / name
+
+
 def resolve_model_path(path: str | Path) -> tuple[Path, Path]:
-    """Return ``(card_path, weights_path)`` for a model directory, weights file or card file."""
-    path = Path(path)
+    """Return ``(card_path, weights_path)`` for a model directory, weights file or card file.
+
+    The word ``default`` means the model named by ``models/default``.
+    """
+    path = default_model_path() if str(path) == "default" else Path(path)
     if path.is_dir():
         directory = path
     elif path.is_file():

@@ -7,6 +7,13 @@ frame origin is the **fingertip centre** (between the pad tips); the pads extend
 z axis and open along the hand x axis. Objects: every object of the cell is in the model; those not
 in the current scene are parked far outside the camera view with gravity compensation on, so a
 reset never recompiles the model.
+
+With ``SimCell(..., arm="widowx"|"kinova")`` a simulated arm (``grasp_sim.robots``, real joint names,
+no prefix) replaces the floating gripper: its base stands on the table on the -x side of the tray,
+facing +x, ``ARM_BASE_DISTANCE`` from the tray centre. ``reset`` puts it at rest with the gripper open:
+by default at the real robot's named pose that clears the camera view (WidowX "Sleep", Kinova "Retract"),
+because at "Home" both arms hang over the tray and hide it from the top-down camera. Trials then run
+through ``grasp_sim.arm_trial``.
 """
 from __future__ import annotations
 
@@ -26,7 +33,18 @@ from .camera import CameraIntrinsics, DepthNoise  # noqa: E402
 from .objects import ObjectSpec  # noqa: E402
 
 SEG_BACKGROUND = -1  # table, tray, sky
-SEG_GRIPPER = -2
+SEG_GRIPPER = -2     # floating gripper, or every link of the arm
+
+# Arm base -> tray centre distance (m). WidowX: its reliable top-down region is 0.18-0.38 m from the base
+# (robots/check.py), so 0.28 m puts the whole drop area (+-8 cm) inside it. Kinova: 0.35-0.70 m -> 0.45 m.
+ARM_BASE_DISTANCE = {"widowx": 0.28, "kinova": 0.45}
+# Rest pose after reset: the real robots' named poses (vendor SRDFs) that keep the arm out of the
+# top-down view. Measured: at Home either arm covers the tray centre; at these the tray is clear but for
+# the WidowX fingertips over its -x wall. Looked up lazily (robots imports mink).
+ARM_REST = {"widowx": "SLEEP", "kinova": "RETRACT"}  # attribute of robots.widowx250 / robots.kinova_gen3
+# Finger pad geoms (unprefixed) that count as "touching" for finger_contacts.
+ARM_PAD_GEOMS = {"widowx": ("left_finger_pad", "right_finger_pad"),
+                 "kinova": ("robotiq_85_left_pad", "robotiq_85_right_pad")}
 
 _OPT_FROM_MJ = np.diag([1.0, -1.0, -1.0])  # MuJoCo cameras look along -z with y up; optical: +z, y down
 
@@ -107,6 +125,7 @@ class _OffscreenRenderer:
                      mujoco.mjtRndFlag.mjRND_SKYBOX):
             self.scene.flags[flag] = 0
         self.option = mujoco.MjvOption()
+        self.option.sitegroup[:] = 0  # sites (arm TCP markers) are not physical: keep them out of the images
         self.rect = mujoco.MjrRect(0, 0, width, height)
         self.camera = mujoco.MjvCamera()
         self.camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
@@ -174,6 +193,11 @@ class SimCell:
     ``camera_pose``: world_T_camera of the optical frame; default: top-down at ``camera_height``
     above the tray centre. ``depth_noise``: applied to ``render``'s depth (None = perfect depth).
     ``seed``: seeds the drop poses of resets that are not given their own seed.
+    ``arm``: None (floating gripper) or "widowx" / "kinova": that arm replaces the floating gripper, its
+    base at ``arm_base_distance`` m (default ``ARM_BASE_DISTANCE[arm]``) on the -x side of the tray
+    centre, facing it. The arm's joints, actuators and sites keep their real, unprefixed names.
+    ``arm_rest_q``: arm joint positions after ``reset`` (default ``ARM_REST[arm]``; ``cell.arm.home`` is
+    the vendor Home, which hides the tray from the camera).
     """
 
     def __init__(self, objects: Sequence[ObjectSpec], camera: CameraIntrinsics | None = None, seed: int | None = 0,
@@ -181,7 +205,8 @@ class SimCell:
                  gripper: GripperConfig = GripperConfig(), depth_noise: DepthNoise | None = None,
                  tray_half_size: float = 0.2, tray_wall_height: float = 0.04, timestep: float = 0.002,
                  drop_xy_range: float = 0.08, park_position: Sequence[float] = (0.6, 0.0, 0.35),
-                 settle_max_time: float = 3.0):
+                 settle_max_time: float = 3.0, arm: str | None = None, arm_base_distance: float | None = None,
+                 arm_rest_q: Sequence[float] | None = None):
         if not objects:
             raise ValueError("SimCell objects must be a non-empty list of ObjectSpec")
         names = [o.name for o in objects]
@@ -202,6 +227,24 @@ class SimCell:
         self.park_position = np.asarray(park_position, float)
         self.settle_max_time = float(settle_max_time)
         self._rng = np.random.default_rng(seed)
+        self.arm = None  # robots.ArmModel when an arm replaces the floating gripper
+        self.arm_base_pos = self.arm_rest_q = None
+        if arm is not None:
+            from .robots import ARMS, get_arm, kinova_gen3, widowx250  # lazy: mink is only needed with an arm
+            if arm not in ARMS:
+                raise ValueError(f"SimCell arm must be None or one of {sorted(ARMS)}, got {arm!r}")
+            dist = ARM_BASE_DISTANCE[arm] if arm_base_distance is None else float(arm_base_distance)
+            if not dist > self.tray_half_size + 0.06:  # base cylinder (r ~5 cm) must clear the tray wall
+                raise ValueError(f"SimCell arm_base_distance must be > tray_half_size + 0.06 = "
+                                 f"{self.tray_half_size + 0.06:.3f} m, got {dist}")
+            self.arm = get_arm(arm)
+            self.arm_base_pos = np.array([-dist, 0.0, self.table_z])
+            module = {"widowx": widowx250, "kinova": kinova_gen3}[arm]
+            rest = getattr(module, ARM_REST[arm]) if arm_rest_q is None else arm_rest_q
+            self.arm_rest_q = np.asarray(rest, float).reshape(-1)
+            if self.arm_rest_q.shape != (self.arm.dof,) or not np.isfinite(self.arm_rest_q).all():
+                raise ValueError(f"SimCell arm_rest_q must be {self.arm.dof} finite joint positions for the "
+                                 f"{arm} arm, got {arm_rest_q!r}")
         self.xml = self._build_xml(tray_wall_height, timestep)
         try:
             self.model = mujoco.MjModel.from_xml_string(self.xml)
@@ -260,6 +303,19 @@ class SimCell:
                                  ("py", (half, t, wall_h / 2), (0, half + t, wall_h / 2)),
                                  ("ny", (half, t, wall_h / 2), (0, -half - t, wall_h / 2))))
         wrist_R = np.eye(3)  # eye-in-hand placeholder: looks along -hand z (down when the hand is top-down)
+        if self.arm:
+            arm_parts = self.arm.parts(self.arm_base_pos)
+            contact, equality, actuator = arm_parts["excludes"], arm_parts["equalities"], arm_parts["actuators"]
+        else:
+            contact = '<exclude body1="finger_left" body2="finger_right"/>'
+            equality = '''
+    <weld body1="gripper_mocap" body2="hand" solref="0.01 1"/>
+    <joint joint1="finger_right" joint2="finger_left" polycoef="0 1 0 0 0" solref="0.005 1"/>
+  '''
+            actuator = f'''
+    <position name="fingers" joint="finger_left" kp="1000" ctrlrange="0 {g.max_opening / 2}"
+              forcerange="{-g.grip_force} {g.grip_force}"/>
+  '''
         return f"""<mujoco model="grasp_cell">
   <compiler angle="radian" autolimits="true"/>
   <option timestep="{timestep}" cone="elliptic" impratio="10" integrator="implicitfast"/>
@@ -278,7 +334,8 @@ class SimCell:
     {walls}
     <camera name="scene_cam" pos="{_f(*self.camera_pose[:3, 3])}" quat="{_f(*_quat_from_matrix(cam_R_mj))}"
             {cam_attr}/>
-    <body name="gripper_mocap" mocap="true" pos="{_f(*self.park_position)}"/>
+    {arm_parts["body"] if self.arm else ""}
+    {"" if self.arm else f'''<body name="gripper_mocap" mocap="true" pos="{_f(*self.park_position)}"/>
     <body name="hand" pos="{_f(*self.park_position)}" gravcomp="1">
       <freejoint name="hand_free"/>
       <geom name="palm" type="box" size="{_f(palm_hx, g.jaw_width / 2 + 0.005, 0.01)}" pos="{_f(0, 0, fl + 0.01)}"
@@ -296,18 +353,12 @@ class SimCell:
         <geom name="pad_right" type="box" size="{_f(pad, g.jaw_width / 2, fl / 2)}" pos="{_f(pad, 0, fl / 2)}"
               mass="0.05" friction="{g.friction} 0.005 0.0001" condim="4" rgba="0.15 0.15 0.15 1"/>
       </body>
-    </body>
+    </body>'''}
     {"".join(bodies)}
   </worldbody>
-  <contact><exclude body1="finger_left" body2="finger_right"/></contact>
-  <equality>
-    <weld body1="gripper_mocap" body2="hand" solref="0.01 1"/>
-    <joint joint1="finger_right" joint2="finger_left" polycoef="0 1 0 0 0" solref="0.005 1"/>
-  </equality>
-  <actuator>
-    <position name="fingers" joint="finger_left" kp="1000" ctrlrange="0 {g.max_opening / 2}"
-              forcerange="{-g.grip_force} {g.grip_force}"/>
-  </actuator>
+  <contact>{contact}</contact>
+  <equality>{equality}</equality>
+  <actuator>{actuator}</actuator>
 </mujoco>"""
 
     @staticmethod
@@ -322,6 +373,9 @@ class SimCell:
                                    for o in self.objects])
         self._obj_dadr = np.array([m.jnt_dofadr[name2id(mujoco.mjtObj.mjOBJ_JOINT, f"obj_{o.name}_free")]
                                    for o in self.objects])
+        if self.arm:
+            self._index_arm()
+            return
         self._hand_body = name2id(mujoco.mjtObj.mjOBJ_BODY, "hand")
         self._mocap = m.body_mocapid[name2id(mujoco.mjtObj.mjOBJ_BODY, "gripper_mocap")]
         hand_j = name2id(mujoco.mjtObj.mjOBJ_JOINT, "hand_free")
@@ -338,6 +392,45 @@ class SimCell:
         body_label[list(gripper_bodies)] = SEG_GRIPPER
         body_label[self._obj_body] = np.arange(len(self.objects))
         self._geom_label = body_label[m.geom_bodyid]  # geom id -> segmentation label / object index
+
+    def _index_arm(self):
+        m, arm = self.model, self.arm
+        self._hand_body = self._mocap = None
+        self._pad_geoms = tuple(m.geom(arm.full(n)).id for n in ARM_PAD_GEOMS[arm.name])
+        self._cam_ids = {"scene": mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, "scene_cam")}
+        base = m.body(arm.full("base_link")).id
+        in_arm = np.zeros(m.nbody, bool)
+        for b in range(m.nbody):  # parents precede children in MuJoCo's body order
+            in_arm[b] = b == base or (b > 0 and in_arm[m.body_parentid[b]])
+        body_label = np.full(m.nbody, SEG_BACKGROUND, np.int32)
+        body_label[in_arm] = SEG_GRIPPER
+        body_label[self._obj_body] = np.arange(len(self.objects))
+        self._geom_label = body_label[m.geom_bodyid]
+        # Gripper joints tied to the driven one by joint equalities (mimics): q1 = c0 + c1 * q_driven.
+        drive = m.joint(arm.full(arm.gripper_joint_names[0])).id
+        self._grip_drive_qadr = m.jnt_qposadr[drive]
+        self._grip_mimics = [(m.jnt_qposadr[m.eq_obj1id[e]], m.eq_data[e, 0], m.eq_data[e, 1])
+                             for e in range(m.neq)
+                             if m.eq_type[e] == mujoco.mjtEq.mjEQ_JOINT and m.eq_obj2id[e] == drive]
+
+    def _no_floating_gripper(self, what: str):
+        raise RuntimeError(f"SimCell.{what}: this cell has the {self.arm.name} arm instead of the floating gripper; "
+                           f"run trials with grasp_sim.arm_trial.execute_grasp_with_arm (or run_grasp)")
+
+    def set_arm_pose(self, q: Sequence[float] | None = None, opening: float | None = None) -> None:
+        """Arm cells: teleport the arm to joint positions ``q`` (default: ``arm_rest_q``) at rest, the gripper
+        to ``opening`` (default: fully open), and command the servos to hold them. Clears all velocities."""
+        if self.arm is None:
+            raise RuntimeError("SimCell.set_arm_pose: this cell has no arm (SimCell(..., arm=None))")
+        from .robots import set_gripper_width
+        arm, m, d = self.arm, self.model, self.data
+        ctrl = set_gripper_width(d, arm, arm.gripper_max_width if opening is None else opening)
+        # Write the gripper joints too: qpos0 = 0 lies outside the WidowX finger range.
+        d.qpos[self._grip_drive_qadr] = ctrl
+        for qa, c0, c1 in self._grip_mimics:
+            d.qpos[qa] = c0 + c1 * ctrl
+        d.qvel[:] = 0.0  # callers reset objects afterwards
+        arm.set_q(m, d, self.arm_rest_q if q is None else q)  # also runs mj_forward
 
     # ------------------------------------------------------------------------------------ simulation
     def reset(self, objects: int | Sequence[int] | None = None, seed: int | None = None) -> list[int]:
@@ -418,10 +511,15 @@ class SimCell:
 
     # ------------------------------------------------------------------------------------- gripper
     def park_gripper(self) -> None:
+        """Floating gripper: to ``park_position``, open. Arm cells: arm to ``arm_rest_q``, gripper open."""
+        if self.arm is not None:
+            return self.set_arm_pose()
         self.teleport_gripper(self.park_position, 0.0, self.gripper.max_opening)
 
     def teleport_gripper(self, position: Sequence[float], yaw: float, opening: float) -> None:
         """Place the hand (fingertip centre) at ``position`` with ``yaw`` and finger ``opening``, at rest."""
+        if self.arm is not None:
+            self._no_floating_gripper("teleport_gripper")
         d = self.data
         q = yaw_quat(yaw)
         d.mocap_pos[self._mocap], d.mocap_quat[self._mocap] = position, q
@@ -435,21 +533,32 @@ class SimCell:
         mujoco.mj_forward(self.model, d)
 
     def set_gripper_target(self, position: Sequence[float], yaw: float) -> None:
+        if self.arm is not None:
+            self._no_floating_gripper("set_gripper_target")
         self.data.mocap_pos[self._mocap] = position
         self.data.mocap_quat[self._mocap] = yaw_quat(yaw)
 
     def set_opening(self, opening: float) -> None:
+        if self.arm is not None:  # clipped to the arm gripper's range
+            from .robots import set_gripper_width
+            set_gripper_width(self.data, self.arm, opening)
+            return
         self.data.ctrl[0] = float(np.clip(opening / 2, 0.0, self.gripper.max_opening / 2))
 
     def gripper_opening(self) -> float:
+        if self.arm is not None:
+            return self.arm.gripper_width(self.model, self.data)
         return float(self.data.qpos[self._finger_qadr[0]] + self.data.qpos[self._finger_qadr[1]])
 
     def hand_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """(position, wxyz quat) of the floating hand, or of the arm's TCP site (its own axis convention)."""
+        if self.arm is not None:
+            return self.arm.ee_pose(self.model, self.data)
         a = self._hand_qadr
         return self.data.qpos[a:a + 3].copy(), self.data.qpos[a + 3:a + 7].copy()
 
     def finger_contacts(self, i: int) -> tuple[bool, bool]:
-        """Whether object ``i`` touches the (left, right) pad now."""
+        """Whether object ``i`` touches the (left, right) pad now (the arm's pads in arm cells)."""
         body = self._obj_body[i]
         left = right = False
         gb = self.model.geom_bodyid
