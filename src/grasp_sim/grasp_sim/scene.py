@@ -485,6 +485,31 @@ class SimCell:
         warnings.warn(f"SimCell.reset: objects still moving after {self.settle_max_time} s (step cap)", stacklevel=3)
         return False, steps
 
+    def remove_object(self, i: int) -> None:
+        """Take object ``i`` out of the scene (back to its parking spot, floating): after a successful
+        pick in a cluttered scene, as a robot would drop it in a bin."""
+        if i not in self.active:
+            raise ValueError(f"SimCell.remove_object: object {i} is not in the scene (active: {self.active})")
+        self.active = [j for j in self.active if j != i]
+        self.model.body_gravcomp[self._obj_body[i]] = 1.0
+        self.set_object_pose(i, self._park_position(i))
+        self.park_gripper()
+        mujoco.mj_forward(self.model, self.data)
+
+    def snapshot(self) -> dict:
+        """The full physical state (and which objects are in the scene), for :meth:`restore`."""
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        state = np.empty(mujoco.mj_stateSize(self.model, spec))
+        mujoco.mj_getState(self.model, self.data, state, spec)
+        return {"state": state, "active": list(self.active), "gravcomp": self.model.body_gravcomp.copy()}
+
+    def restore(self, snap: dict) -> None:
+        """Return exactly to a :meth:`snapshot` (e.g. to try several grasps on the same scene)."""
+        mujoco.mj_setState(self.model, self.data, snap["state"], mujoco.mjtState.mjSTATE_INTEGRATION)
+        self.model.body_gravcomp[:] = snap["gravcomp"]
+        self.active = list(snap["active"])
+        mujoco.mj_forward(self.model, self.data)
+
     def step(self, n: int = 1) -> None:
         mujoco.mj_step(self.model, self.data, nstep=int(n))
 

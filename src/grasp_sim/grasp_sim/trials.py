@@ -3,6 +3,9 @@
     python -m grasp_sim.trials --model PATH --objects {procedural,PATH} --trials-per-object N \
         --gripper {floating,widowx,kinova} --json OUT --report DIR
 
+With ``--clutter K`` it instead drops K objects per scene and reports the PLGP bin-picking
+measures: success rate (SR), percent cleared (PC) and the precision of the top-50 grasps (AP).
+
 Each trial drops the object at a random pose (seeded by object and trial), renders the top-down
 RGB-D camera (with the PLGP depth-noise model unless --no-depth-noise), runs the model's best grasp
 through the camera intrinsics and extrinsics into the world, and executes it: approach, close,
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -118,14 +122,89 @@ def summarise(records: list[dict], names: list[str]) -> dict:
     s = sum(r["successes"] for r in per_object.values())
     timings = {k: float(np.mean([r["ms"][k] for r in records])) for k in ("reset", "render", "inference", "grasp")} \
         if records else {}
-    failures = Counter(r["reason"].split(":")[0] for r in records if not r["success"])
+    # Group failures by the first clause of their reason ("unreachable: ..." -> "unreachable").
+    failures = Counter(re.split(r"[:;(]", r["reason"])[0].strip() for r in records if not r["success"])
     return {"per_object": per_object, "n_trials": n, "successes": s, "success_rate": s / n if n else None,
             "mean_ms_per_trial": timings, "failure_reasons": dict(failures.most_common())}
 
 
+def _grasp_from_prediction(cell: SimCell, obs, g, gripper: str):
+    """Execute image grasp ``g``; returns the TrialResult, or None when it has no world pose."""
+    try:
+        world = image_grasp_to_world(g.u, g.v, g.angle, g.width, obs.depth, obs.intrinsics, obs.camera_pose)
+    except ValueError:
+        return None
+    return execute(cell, world, gripper)
+
+
+def run_clutter_scene(cell: SimCell, predictor, scene: int, *, n_objects: int, gripper: str, seed: int,
+                      max_failures: int = 5, ap_top_k: int = 50) -> dict:
+    """PLGP's bin-picking measures on one cluttered scene.
+
+    AP: the top-``ap_top_k`` grasps of the first image are each tried from the same initial state;
+    AP is the fraction that lift an object (missing predictions count as failures).
+    SR / PC: pick with the first-ranked grasp, removing each lifted object, until the scene is
+    empty or ``max_failures`` grasps in a row fail; SR = successes / attempts, PC = lifted / objects.
+    """
+    rng = np.random.default_rng([seed, scene])
+    chosen = sorted(rng.choice(len(cell.objects), size=n_objects, replace=False).tolist())
+    cell.reset(chosen, seed=trial_seed(seed, 10_000, scene))
+    start = cell.snapshot()
+    obs = cell.render()
+    ranked = predictor.predict(obs.depth, rgb=obs.rgb, top_k=ap_top_k).grasps
+    ap_hits = 0
+    for g in ranked:
+        cell.restore(start)
+        result = _grasp_from_prediction(cell, obs, g, gripper)
+        ap_hits += int(bool(result and result.success))
+    cell.restore(start)
+    attempts = picked = failures_in_row = 0
+    while cell.active and failures_in_row < max_failures:
+        cell.park_gripper()
+        obs = cell.render()
+        pred = predictor.predict(obs.depth, rgb=obs.rgb, top_k=1).grasps
+        attempts += 1
+        result = _grasp_from_prediction(cell, obs, pred[0], gripper) if pred else None
+        if result and result.success and result.object_index in cell.active:
+            picked += 1
+            failures_in_row = 0
+            cell.remove_object(result.object_index)
+        else:
+            failures_in_row += 1
+    return {"scene": scene, "objects": [cell.objects[i].name for i in chosen], "attempts": attempts,
+            "picked": picked, "sr": picked / attempts if attempts else 0.0, "pc": picked / n_objects,
+            "ap": ap_hits / ap_top_k, "ap_top_k": ap_top_k}
+
+
+def run_clutter(args, objects: list[ObjectSpec], predictor, report: Path) -> dict:
+    if not 1 <= args.clutter <= len(objects):
+        raise ValueError(f"--clutter must be between 1 and the pool size {len(objects)}, got {args.clutter}")
+    cell = make_cell(objects, args.gripper, not args.no_depth_noise, args.seed)
+    log_path = report / "clutter.jsonl"
+    scenes = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] \
+        if log_path.exists() else []  # --resume: scenes finished before an interruption
+    done = {r["scene"] for r in scenes}
+    todo = [s for s in range(args.scenes) if s not in done]
+    with open(log_path, "a") as log:
+        for scene in tqdm(todo, desc="scenes", unit="scene", disable=args.no_progress):
+            rec = run_clutter_scene(cell, predictor, scene, n_objects=args.clutter, gripper=args.gripper,
+                                    seed=args.seed, max_failures=args.max_failures, ap_top_k=args.ap_top_k)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            scenes.append(rec)
+    cell.close()
+    scenes = sorted((r for r in scenes if r["scene"] < args.scenes), key=lambda r: r["scene"])
+    summary = {"mode": "clutter", "objects_per_scene": args.clutter, "n_scenes": len(scenes),
+               **{k.upper(): float(np.mean([r[k] for r in scenes])) for k in ("sr", "pc", "ap")},
+               "ap_top_k": args.ap_top_k, "max_failures": args.max_failures, "scenes": scenes}
+    print(f"{len(scenes)} scenes of {args.clutter} objects: SR {100 * summary['SR']:.1f} %, "
+          f"PC {100 * summary['PC']:.1f} %, AP@{args.ap_top_k} {100 * summary['AP']:.1f} %")
+    return summary
+
+
 def run(args) -> dict:
     report = Path(args.report)
-    log_path = report / "trials.jsonl"
+    log_path = report / ("clutter.jsonl" if args.clutter else "trials.jsonl")
     if log_path.exists() and not args.resume:
         raise FileExistsError(f"{report} already holds trials ({log_path}); pass --resume to continue "
                               f"them or choose another --report folder")
@@ -134,6 +213,15 @@ def run(args) -> dict:
                            max_extent_m=args.max_extent)
     names = [o.name for o in objects]
     predictor = make_predictor(args.model, args.random_weights)
+    if args.clutter:
+        summary = run_clutter(args, objects, predictor, report)
+        summary.update({"model": str(args.model), "model_name": predictor.card.name, "gripper": args.gripper,
+                        "objects": args.objects, "random_weights": args.random_weights,
+                        "depth_noise": not args.no_depth_noise, "seed": args.seed})
+        out = Path(args.json) if args.json else report / "results.json"
+        out.write_text(json.dumps(summary, indent=1))
+        print(f"report: {report} (results {out})")
+        return summary
     done = {}
     if log_path.exists():
         for line in log_path.read_text().splitlines():
@@ -201,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-depth-noise", action="store_true", help="perfect depth instead of the PLGP noise model")
     p.add_argument("--random-weights", type=int, default=None, metavar="SEED",
                    help="ignore the trained weights: same network, random init (a floor to compare with)")
+    p.add_argument("--clutter", type=int, default=0, metavar="K",
+                   help="cluttered scenes of K objects: PLGP's SR, PC and AP instead of per-object trials")
+    p.add_argument("--scenes", type=int, default=10, help="cluttered scenes to run (with --clutter)")
+    p.add_argument("--max-failures", type=int, default=5, help="clutter: stop a scene after this many failures in a row")
+    p.add_argument("--ap-top-k", type=int, default=50, help="clutter: AP over the top-k grasps of the first image")
     p.add_argument("--resume", action="store_true", help="continue the trials logged in REPORT/trials.jsonl")
     p.add_argument("--max-overlays", type=int, default=12)
     p.add_argument("--no-progress", action="store_true")

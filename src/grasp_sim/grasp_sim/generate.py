@@ -1,0 +1,407 @@
+"""Synthetic training data: simulated scenes with pixel-level grasp labels, in the Jacquard format.
+
+    python -m grasp_sim.generate --out DIR --scenes N --objects {procedural,PATH} --workers K
+
+Each scene drops 1..--max-objects objects from the pool into the tray, lets them settle, renders
+the top-down RGB-D camera and computes PLGP labels (``labels.generate_labels``) on the *clean*
+rendered depth with the segmentation as object ids. It is written as a Jacquard scene: RGB,
+perfect depth = clean depth, stereo depth = the PLGP noise model's depth, mask = object pixels,
+grasps = labels (at most --max-grasps-per-scene, drawn at random). Scenes without a label are not
+written; they are counted and listed in ``DIR/no_label_scenes.txt``.
+
+Layout (``JacquardSource(DIR)`` reads it; its object id is the folder name, so object-wise splits
+work)::
+
+    DIR/<object name>/<i>_<object name>_{RGB.png,perfect_depth.tiff,stereo_depth.tiff,mask.png,grasps.txt}
+    DIR/scene<i:06d>/<i>_scene<i:06d>_*      scenes with two or more objects (clutter)
+    DIR/generation.json   arguments, counts, throughput, versions ("status": "running" until done)
+    DIR/preview.png       a few scenes with a random subset of their labels drawn
+
+Scene ``i`` depends only on (--seed, i) and the pool, never on the worker count or on the other
+scenes, so ``--start i --scenes 1`` regenerates it alone. Procedural objects are named
+``s<seed>_proc_<k>_<shape>``: pools of different seeds never share a name (an object-wise split of
+merged datasets cannot leak). A scene's grasps file is moved into place last and every file
+is renamed into place whole, so a killed run never leaves a scene that looks complete but is not;
+``--resume`` skips the scenes whose grasps file exists and regenerates the rest.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from grasp_perception.datasets.jacquard import parse_jacquard_grasps, write_jacquard_scene
+from tqdm import tqdm
+
+from .camera import DepthNoise
+from .labels import GripperSpec, LabelParams, generate_labels, subsample
+from .objects import ObjectSpec, load_mesh_objects, procedural_objects
+from .scene import GripperConfig, SimCell
+
+STATUS_FILE = "generation.json"
+NO_LABEL_FILE = "no_label_scenes.txt"
+PREVIEW_FILE = "preview.png"
+_GRASPS_SUFFIX = "_grasps.txt"
+_PART = ".part"  # in-flight files: JacquardSource only indexes names ending in _grasps.txt
+# Arguments that define what scene i is: a resumed run must use the same ones.
+_DATASET_ARGS = ("objects", "seed", "pool_size", "max_objects", "max_extent", "max_grasps_per_scene",
+                 "camera_height", "stride")
+
+
+def label_gripper(g: GripperConfig = GripperConfig()) -> GripperSpec:
+    """The label generator's gripper matching the simulated one (same opening, pads, reach)."""
+    return GripperSpec(max_opening_m=g.max_opening, finger_width_m=g.finger_thickness,
+                       finger_depth_m=g.jaw_width, finger_length_m=g.finger_length)
+
+
+# ------------------------------------------------------------------------------------------- plan
+def load_pool(objects: str, *, pool_size: int, seed: int, max_extent: float) -> list[ObjectSpec]:
+    """The object pool: ``procedural`` (seeded) or every mesh of a folder (shrunk to ``max_extent`` m)."""
+    if objects == "procedural":
+        if pool_size < 1:
+            raise ValueError(f"--pool-size must be >= 1, got {pool_size}")
+        # The seed goes into the name: pool objects are different shapes for different seeds.
+        return [dataclasses.replace(o, name=f"s{seed}_{o.name}")
+                for o in procedural_objects(pool_size, seed=seed)]
+    path = Path(objects)
+    if not path.is_dir():
+        raise ValueError(f"--objects must be 'procedural' or a folder of .obj/.stl meshes; {path} is neither")
+    if not max_extent > 0:
+        raise ValueError(f"--max-extent must be > 0 m, got {max_extent}")
+    pool = load_mesh_objects(path, max_extent_m=max_extent)
+    if not pool:
+        raise ValueError(f"--objects {path}: no mesh fits the gripper (try a smaller --max-extent)")
+    return pool
+
+
+def scene_objects(seed: int, index: int, pool_size: int, max_objects: int) -> list[int]:
+    """Pool indices of scene ``index``: 1..max_objects distinct objects, from (seed, index) only."""
+    rng = np.random.default_rng([seed, index, 0])
+    n = int(rng.integers(1, max_objects + 1))
+    return [int(k) for k in rng.choice(pool_size, size=n, replace=False)]
+
+
+def scene_object_id(index: int, names: list[str]) -> str:
+    """Jacquard object id (= folder): the object's name alone, ``scene%06d`` for clutter."""
+    return names[0] if len(names) == 1 else f"scene{index:06d}"
+
+
+def grasps_path(out: Path, index: int, object_id: str) -> Path:
+    return out / object_id / f"{index}_{object_id}{_GRASPS_SUFFIX}"
+
+
+# ----------------------------------------------------------------------------------------- worker
+class SceneGenerator:
+    """One SimCell (built once) that turns scene indices into Jacquard scenes under ``out``."""
+
+    def __init__(self, pool: list[ObjectSpec], out: str | Path, *, seed: int, max_objects: int,
+                 max_grasps: int, camera_height: float, stride: int):
+        self.pool, self.out = pool, Path(out)
+        self.seed, self.max_objects, self.max_grasps = seed, max_objects, max_grasps
+        # seed=None: every reset below is seeded per scene, so the cell's own generator is never used
+        self.cell = SimCell(pool, seed=None, camera_height=camera_height, depth_noise=DepthNoise())
+        self.gripper = label_gripper(self.cell.gripper)
+        self.params = LabelParams(stride_px=stride)
+        self.tmp = Path(tempfile.mkdtemp(prefix="grasp_sim_generate_"))
+
+    def run(self, index: int) -> dict:
+        t0 = time.perf_counter()
+        idx = scene_objects(self.seed, index, len(self.pool), self.max_objects)
+        names = [self.pool[k].name for k in idx]
+        object_id = scene_object_id(index, names)
+        reset_seed = int(np.random.SeedSequence([self.seed, index, 2]).generate_state(1)[0])
+        with warnings.catch_warnings():  # a slow settle is counted, not printed over the progress bar
+            warnings.simplefilter("ignore")
+            self.cell.reset(idx, seed=reset_seed)
+        obs = self.cell.render()
+        seg = obs.segmentation
+        ids = np.where(seg >= 0, seg + 1, 0).astype(np.int32)  # labels want 0 = background
+        k = obs.intrinsics
+        result = generate_labels(obs.depth_clean, k.fx, k.fy, k.cx, k.cy, ids,
+                                 gripper=self.gripper, params=self.params)
+        grasps = subsample(result.grasps, self.max_grasps, np.random.default_rng([self.seed, index, 1]))
+        record = {"index": index, "object_id": object_id, "objects": names, "dense_labels": len(result.grasps),
+                  "labels": len(grasps), "settled": bool(self.cell.last_settled), "written": bool(grasps)}
+        if grasps:
+            self._write(index, object_id, obs, seg >= 0, grasps)
+        record["seconds"] = time.perf_counter() - t0
+        return record
+
+    def _write(self, index, object_id, obs, mask, grasps) -> None:
+        staged = write_jacquard_scene(self.tmp, str(index), object_id, obs.rgb, obs.depth_clean, obs.depth,
+                                      mask, grasps)
+        final = self.out / object_id
+        final.mkdir(parents=True, exist_ok=True)
+        # Images first, grasps last, each renamed into place whole: JacquardSource indexes a scene
+        # by its grasps file, so a kill at any point leaves either a complete scene or none.
+        files = sorted(p for p in staged.parent.iterdir() if p.name.startswith(f"{index}_{object_id}_"))
+        files.sort(key=lambda p: p == staged)
+        for src in files:
+            part = final / (src.name + _PART)
+            shutil.move(str(src), str(part))  # a copy when the temp dir is on another file system
+            os.replace(part, final / src.name)
+
+    def close(self) -> None:
+        self.cell.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+_WORKER: SceneGenerator | None = None
+
+
+def _init_worker(pool, out, kwargs) -> None:
+    global _WORKER
+    _WORKER = SceneGenerator(pool, out, **kwargs)
+    # runs when the pool is closed and joined (not on terminate): frees GL and the staging folder
+    mp.util.Finalize(_WORKER, _WORKER.close, exitpriority=10)
+
+
+def _run_scene(index: int) -> dict:
+    try:
+        return _WORKER.run(index)
+    except Exception as exc:
+        # the pool re-raises in the parent; say which scene (they are reproducible alone)
+        raise RuntimeError(f"scene {index} failed: {type(exc).__name__}: {exc} "
+                           f"(reproduce with --start {index} --scenes 1 --workers 1)") from None
+
+
+# ------------------------------------------------------------------------------------------ output
+def _versions() -> dict:
+    import importlib.metadata
+
+    import cv2
+    import mujoco
+
+    out = {"python": sys.version.split()[0], "numpy": np.__version__, "mujoco": mujoco.__version__,
+           "opencv": cv2.__version__}
+    for dist in ("grasp_sim", "grasp_perception"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "unknown"
+    return out
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + _PART)
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def write_preview(out: Path, n_scenes: int = 6, n_grasps: int = 12, tile: int = 320, seed: int = 0) -> Path | None:
+    """A grid of the first scenes of ``out``, cropped around the objects, with random labels drawn."""
+    import cv2
+
+    from grasp_perception.visualise import draw_grasps
+
+    rng = np.random.default_rng(seed)
+    files = sorted(out.glob("*/*" + _GRASPS_SUFFIX), key=lambda p: int(p.name.split("_", 1)[0]))[:n_scenes]
+    tiles = []
+    for gpath in files:
+        prefix = str(gpath)[:-len(_GRASPS_SUFFIX)]
+        bgr = cv2.imread(prefix + "_RGB.png", cv2.IMREAD_COLOR)
+        mask = cv2.imread(prefix + "_mask.png", cv2.IMREAD_GRAYSCALE)
+        if bgr is None or mask is None:
+            continue
+        grasps = subsample(parse_jacquard_grasps(gpath), n_grasps, rng)
+        # objects cover a few percent of the image: crop a square around them, scale it up, then
+        # draw the labels at the tile's scale so their lines stay sharp
+        vs, us = np.nonzero(mask)
+        cu, cv_ = (int(us.mean()), int(vs.mean())) if us.size else (bgr.shape[1] // 2, bgr.shape[0] // 2)
+        half = max(int(max(np.ptp(us), np.ptp(vs)) * 0.8) if us.size else 0, 60)
+        pad = cv2.copyMakeBorder(bgr, half, half, half, half, cv2.BORDER_CONSTANT)
+        crop = cv2.resize(pad[cv_:cv_ + 2 * half, cu:cu + 2 * half], (tile, tile), interpolation=cv2.INTER_LINEAR)
+        s = tile / (2 * half)
+        crop = draw_grasps(crop, [dataclasses.replace(g, u=(g.u - cu + half) * s, v=(g.v - cv_ + half) * s,
+                                                      width=g.width * s, jaw=g.jaw * s) for g in grasps],
+                           thickness=1, label=False)
+        cv2.putText(crop, gpath.name[:-len(_GRASPS_SUFFIX)], (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(crop)
+    if not tiles:
+        return None
+    cols = min(3, len(tiles))
+    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % cols)
+    grid = np.concatenate([np.concatenate(tiles[r:r + cols], axis=1) for r in range(0, len(tiles), cols)], axis=0)
+    path = out / PREVIEW_FILE
+    if not cv2.imwrite(str(path), grid):
+        raise OSError(f"{path}: could not write the preview image")
+    return path
+
+
+# -------------------------------------------------------------------------------------------- run
+def _check_out(out: Path, args: dict, resume: bool) -> None:
+    """Refuse to mix runs: a dataset in ``out`` needs --resume, with the settings that made it."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, expected a folder")
+    status = out / STATUS_FILE
+    holds_dataset = status.exists() or (out.is_dir() and next(out.glob("*/*" + _GRASPS_SUFFIX), None) is not None)
+    if holds_dataset and not resume:
+        raise ValueError(f"--out {out} already holds a dataset; pass --resume to continue it or choose "
+                         f"another folder")
+    if status.exists():
+        try:
+            previous = json.loads(status.read_text()).get("args", {})
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{status}: unreadable ({exc}); cannot check that --resume matches it") from None
+        changed = [f"--{k.replace('_', '-')} {previous.get(k)!r} -> {args[k]!r}" for k in _DATASET_ARGS
+                   if k in previous and previous[k] != args[k]]
+        if changed:
+            raise ValueError(f"--resume {out}: the dataset was generated with other settings ({'; '.join(changed)}); "
+                             f"its scenes would not match new ones")
+
+
+def generate(*, out, scenes: int, objects: str = "procedural", workers: int = 1, start: int = 0,
+             seed: int = 0, pool_size: int = 200, max_objects: int = 1, max_extent: float = 0.06,
+             max_grasps_per_scene: int = 2000, camera_height: float = 0.6, stride: int = 1,
+             resume: bool = False, progress: bool = True) -> dict:
+    """Generate scenes ``start .. start + scenes - 1`` into ``out``; returns the generation.json content."""
+    for name, value, low in (("--scenes", scenes, 1), ("--workers", workers, 1), ("--start", start, 0),
+                             ("--max-objects", max_objects, 1), ("--max-grasps-per-scene", max_grasps_per_scene, 1),
+                             ("--stride", stride, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if not camera_height > 0:
+        raise ValueError(f"--camera-height must be > 0 m, got {camera_height}")
+    out = Path(out)
+    args = {"out": str(out), "scenes": scenes, "objects": str(objects), "workers": workers, "start": start,
+            "seed": seed, "pool_size": pool_size, "max_objects": max_objects, "max_extent": max_extent,
+            "max_grasps_per_scene": max_grasps_per_scene, "camera_height": camera_height, "stride": stride,
+            "resume": resume}
+    if objects != "procedural":  # the pool size of a mesh folder is what it holds
+        args["pool_size"] = None
+    _check_out(out, args, resume)
+    pool = load_pool(objects, pool_size=pool_size, seed=seed, max_extent=max_extent)
+    if max_objects > len(pool):
+        raise ValueError(f"--max-objects {max_objects} exceeds the {len(pool)} objects of the pool ({objects})")
+    out.mkdir(parents=True, exist_ok=True)
+    for part in out.glob("*/*" + _PART):  # leftovers of a killed run
+        part.unlink()
+    names = [o.name for o in pool]
+    no_label_path = out / NO_LABEL_FILE
+    no_label = {int(x) for x in no_label_path.read_text().split()} if no_label_path.exists() else set()
+    indices = range(start, start + scenes)
+    present = {i for i in indices
+               if grasps_path(out, i, scene_object_id(i, [names[k] for k in scene_objects(seed, i, len(pool),
+                                                                                            max_objects)])).exists()}
+    todo = [i for i in indices if i not in present and i not in no_label]
+    status = {"status": "running", "args": args, "pool": {"size": len(pool), "names": names},
+              "gripper": dataclasses.asdict(label_gripper()), "label_params": dataclasses.asdict(LabelParams(stride_px=stride)),
+              "versions": _versions()}
+    _write_json(out / STATUS_FILE, status)
+
+    kwargs = dict(seed=seed, max_objects=max_objects, max_grasps=max_grasps_per_scene,
+                  camera_height=camera_height, stride=stride)
+    counts = {"requested": scenes, "written": 0, "already_present": len(present),
+              "known_no_label": len(set(indices) & no_label), "skipped_no_label": 0, "unsettled": 0}
+    labels = dense = 0
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(todo), desc="scenes", unit="scene", disable=not progress, dynamic_ncols=True)
+    workers = min(workers, max(len(todo), 1))
+
+    def consume(results):
+        nonlocal labels, dense
+        for r in results:
+            dense += r["dense_labels"]
+            counts["unsettled"] += int(not r["settled"])
+            if r["written"]:
+                counts["written"] += 1
+                labels += r["labels"]
+            else:
+                counts["skipped_no_label"] += 1
+                with open(no_label_path, "a") as skipped_log:  # so --resume does not retry it
+                    skipped_log.write(f"{r['index']}\n")
+            bar.update(1)
+            bar.set_postfix(labels_per_s=f"{labels / max(time.perf_counter() - t0, 1e-9):.0f}",
+                            skipped=counts["skipped_no_label"])
+
+    try:
+        if workers == 1:  # in-process: no start-up cost, and exceptions keep their traceback
+            gen = SceneGenerator(pool, out, **kwargs)
+            try:
+                consume(gen.run(i) for i in todo)
+            finally:
+                gen.close()
+        elif todo:
+            # spawn: a fresh interpreter per worker (MuJoCo's GL context must not be forked);
+            # each builds its SimCell once in the initializer.
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(workers, initializer=_init_worker, initargs=(pool, str(out), kwargs)) as mpool:
+                consume(mpool.imap_unordered(_run_scene, todo))
+                mpool.close()  # let the workers exit normally so that their finalizers run
+                mpool.join()
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    minutes = max(seconds, 1e-9) / 60
+    done = counts["written"] + counts["skipped_no_label"]
+    dataset_labels = sum(p.read_bytes().count(b"\n") for p in out.glob("*/*" + _GRASPS_SUFFIX))
+    status.update(status="complete", counts=counts,
+                  labels={"written": labels, "dense": dense, "dataset_total": dataset_labels},
+                  seconds=round(seconds, 3), scenes_per_min=round(done / minutes, 2),
+                  labels_per_min=round(labels / minutes, 1), dense_labels_per_min=round(dense / minutes, 1))
+    preview = write_preview(out, seed=seed)
+    status["preview"] = str(preview) if preview else None
+    _write_json(out / STATUS_FILE, status)
+    return status
+
+
+def _summary(s: dict) -> str:
+    c, lab, a = s["counts"], s["labels"], s["args"]
+    lines = [f"{a['out']}: scenes {a['start']}..{a['start'] + a['scenes'] - 1}: {c['written']} written, "
+             f"{c['already_present']} already present, {c['skipped_no_label'] + c['known_no_label']} without labels "
+             f"(not written), {c['unsettled']} not settled after the step cap",
+             f"labels: {lab['written']} written ({lab['dense']} before subsampling), {lab['dataset_total']} in the dataset",
+             f"{s['seconds']:.1f} s with {a['workers']} worker(s): {s['scenes_per_min']:.1f} scenes/min, "
+             f"{s['labels_per_min']:.0f} labels/min ({s['dense_labels_per_min']:.0f} before subsampling)"]
+    if s.get("preview"):
+        lines.append(f"preview: {s['preview']}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m grasp_sim.generate", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", required=True, help="dataset folder (Jacquard layout)")
+    p.add_argument("--scenes", type=int, required=True, help="number of scenes to generate")
+    p.add_argument("--objects", default="procedural", help="'procedural' or a folder of .obj/.stl meshes")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (each renders its own cell)")
+    p.add_argument("--start", type=int, default=0, help="index of the first scene (shards, or one scene alone)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the procedural pool and every scene")
+    p.add_argument("--pool-size", type=int, default=200, help="procedural objects in the pool")
+    p.add_argument("--max-objects", type=int, default=1,
+                   help="objects per scene are drawn from 1..this (1 = single-object scenes, as Jacquard)")
+    p.add_argument("--max-extent", type=float, default=0.06, help="meshes are shrunk to this largest extent (m)")
+    p.add_argument("--max-grasps-per-scene", type=int, default=2000, help="labels kept per scene (random subset)")
+    p.add_argument("--camera-height", type=float, default=0.6, help="camera height above the tray (m)")
+    p.add_argument("--stride", type=int, default=1, help="label every stride-th pixel row and column only")
+    p.add_argument("--resume", action="store_true", help="continue a dataset in --out: skip finished scenes")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    try:
+        summary = generate(out=a.out, scenes=a.scenes, objects=a.objects, workers=a.workers, start=a.start,
+                           seed=a.seed, pool_size=a.pool_size, max_objects=a.max_objects, max_extent=a.max_extent,
+                           max_grasps_per_scene=a.max_grasps_per_scene, camera_height=a.camera_height,
+                           stride=a.stride, resume=a.resume, progress=not a.no_progress)
+    except ValueError as exc:
+        parser.error(str(exc))  # exits with status 2 and the usage line
+    print(_summary(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

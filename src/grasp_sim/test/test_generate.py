@@ -1,0 +1,172 @@
+"""Tests of the synthetic data generator CLI (python -m grasp_sim.generate).
+
+Runs are tiny (a 4-object procedural pool, every 2nd pixel labelled) so that each test stays
+within a few seconds on two shared cores; one 3-scene run is shared by the tests that only read it.
+"""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grasp_perception.datasets.jacquard import JacquardSource
+from grasp_sim import generate as gen
+
+# Seed 1 with this pool: 3 scenes, all with labels, two of them of the same object (one folder).
+SEED = 1
+MAX_GRASPS = 100
+COMMON = ["--objects", "procedural", "--pool-size", "4", "--stride", "2", "--seed", str(SEED),
+          "--max-grasps-per-scene", str(MAX_GRASPS), "--no-progress"]
+SUFFIXES = ("_RGB.png", "_perfect_depth.tiff", "_stereo_depth.tiff", "_mask.png", "_grasps.txt")
+
+
+def run(out, *extra):
+    assert gen.main(["--out", str(out), *COMMON, *extra]) == 0
+    return json.loads((Path(out) / gen.STATUS_FILE).read_text())
+
+
+def scene_files(out: Path, index: int) -> dict[str, bytes]:
+    """Every file of scene ``index`` (wherever its object folder is) by name, with its bytes."""
+    files = {p.name: p.read_bytes() for p in out.glob(f"*/{index}_*") if p.name.endswith(SUFFIXES)}
+    assert len(files) == len(SUFFIXES), f"scene {index} in {out}: files {sorted(files)}"
+    return files
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen") / "full"
+    status = run(out, "--scenes", "3", "--workers", "1")
+    assert status["counts"]["written"] == 3, f"the test seed should give 3 labelled scenes: {status['counts']}"
+    return out, status
+
+
+def test_run_writes_a_jacquard_dataset(full):
+    out, status = full
+    src = JacquardSource(out)
+    assert len(src) == 3
+    names = status["pool"]["names"]
+    assert len(set(src.object_ids())) == 2  # two scenes of the same object share its folder
+    for i in range(len(src)):
+        s = src.load(i)
+        index = int(s.sample_id.split("_", 1)[0])
+        assert s.object_id == names[gen.scene_objects(SEED, index, 4, 1)[0]]
+        assert s.sample_id == f"{index}_{s.object_id}"
+        assert 0 < len(s.grasps) <= MAX_GRASPS
+        uv = np.array([[g.u, g.v] for g in s.grasps])
+        assert s.mask[np.rint(uv[:, 1]).astype(int), np.rint(uv[:, 0]).astype(int)].all(), \
+            "grasp centres must lie on the object mask"
+        stereo = JacquardSource(out, depth="stereo").load(i).depth
+        valid = np.isfinite(stereo) & np.isfinite(s.depth)
+        # stereo = noise model (dropout + Gaussian), perfect = the clean depth the labels used
+        assert np.isnan(stereo).sum() > np.isnan(s.depth).sum()
+        assert 0 < np.abs(stereo[valid] - s.depth[valid]).mean() < 0.01
+    assert status["status"] == "complete"
+    assert status["labels"]["dense"] > status["labels"]["written"] == status["labels"]["dataset_total"] \
+        == sum(len(src.load_grasps(i)) for i in range(len(src)))
+    assert status["scenes_per_min"] > 0 and status["labels_per_min"] > 0
+    assert (out / gen.PREVIEW_FILE).stat().st_size > 0
+
+
+def test_scene_generated_alone_equals_the_full_run(full, tmp_path):
+    out, _ = full
+    run(tmp_path / "alone", "--start", "2", "--scenes", "1")
+    assert len(JacquardSource(tmp_path / "alone")) == 1
+    assert scene_files(tmp_path / "alone", 2) == scene_files(out, 2)  # same bytes: RGB, depths, mask, grasps
+
+
+def test_workers_2_write_the_same_files_as_workers_1(full, tmp_path):
+    out, _ = full
+    status = run(tmp_path / "w2", "--scenes", "2", "--workers", "2")
+    assert status["counts"]["written"] == 2
+    for i in (0, 1):
+        assert scene_files(tmp_path / "w2", i) == scene_files(out, i)
+
+
+def test_existing_dataset_without_resume_is_an_error_naming_the_folder(full, capsys):
+    out, _ = full
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    with pytest.raises(SystemExit) as exc:
+        gen.main(["--out", str(out), *COMMON, "--scenes", "3"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "--resume" in err
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+def test_resume_with_other_settings_is_an_error_naming_them(full, tmp_path, capsys):
+    out = tmp_path / "copy"
+    shutil.copytree(full[0], out)
+    with pytest.raises(SystemExit):
+        gen.main(["--out", str(out), *COMMON, "--scenes", "3", "--resume", "--pool-size", "5"])
+    assert "--pool-size 4 -> 5" in capsys.readouterr().err
+
+
+def test_resume_generates_only_the_unfinished_scenes(full, tmp_path):
+    out = tmp_path / "interrupted"
+    shutil.copytree(full[0], out)
+    # an interrupted run: scene 1 never got its grasps file, and a half-moved file is left over
+    missing = next(out.glob("*/1_*_grasps.txt"))
+    expected = missing.read_bytes()
+    missing.unlink()
+    leftover = missing.with_name(missing.name + ".part")
+    leftover.write_text("0;0;0;")
+    assert len(JacquardSource(out)) == 2
+    others = {p: p.stat().st_mtime_ns for p in out.glob("*/[02]_*")}
+
+    status = run(out, "--scenes", "3", "--resume")
+    assert status["counts"]["written"] == 1 and status["counts"]["already_present"] == 2
+    assert missing.read_bytes() == expected
+    assert not leftover.exists()
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/[02]_*")} == others  # finished scenes untouched
+    assert len(JacquardSource(out)) == 3
+    assert status["labels"]["dataset_total"] == full[1]["labels"]["dataset_total"]
+
+
+def test_scenes_without_labels_are_skipped_counted_and_not_retried(tmp_path, monkeypatch):
+    real = gen.generate_labels
+
+    def no_labels_for_scene_0(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls.append(len(result.grasps))
+        if len(calls) == 1:
+            result.grasps = []
+        return result
+
+    calls = []
+    monkeypatch.setattr(gen, "generate_labels", no_labels_for_scene_0)
+    status = run(tmp_path / "d", "--scenes", "2")
+    assert status["counts"]["written"] == 1 and status["counts"]["skipped_no_label"] == 1
+    assert len(JacquardSource(tmp_path / "d")) == 1
+    assert (tmp_path / "d" / gen.NO_LABEL_FILE).read_text().split() == ["0"]
+    status = run(tmp_path / "d", "--scenes", "2", "--resume")
+    assert len(calls) == 2, "a resumed run must not retry a scene known to have no labels"
+    assert status["counts"]["known_no_label"] == 1 and status["counts"]["already_present"] == 1
+
+
+def test_scene_plan_is_reproducible_and_names_clutter_by_scene():
+    plans = [gen.scene_objects(7, i, 10, 3) for i in range(50)]
+    assert plans == [gen.scene_objects(7, i, 10, 3) for i in range(50)]
+    assert all(1 <= len(p) <= 3 and len(set(p)) == len(p) and all(0 <= k < 10 for k in p) for p in plans)
+    assert {len(p) for p in plans} == {1, 2, 3}
+    assert gen.scene_objects(8, 0, 10, 3) != plans[0] or gen.scene_objects(8, 1, 10, 3) != plans[1]
+    assert gen.scene_object_id(5, ["a"]) == "a"
+    assert gen.scene_object_id(5, ["a", "b"]) == "scene000005"
+
+
+def test_procedural_pool_names_carry_the_seed():
+    a = gen.load_pool("procedural", pool_size=3, seed=0, max_extent=0.06)
+    b = gen.load_pool("procedural", pool_size=3, seed=1, max_extent=0.06)
+    assert len({o.name for o in a + b}) == 6
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--objects", "/nonexistent/meshes"], "/nonexistent/meshes"),
+    (["--workers", "0"], "--workers"),
+    (["--max-objects", "5"], "--max-objects 5"),
+])
+def test_bad_arguments_name_the_parameter(tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as exc:
+        gen.main(["--out", str(tmp_path / "x"), "--scenes", "1", *COMMON, *extra])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
