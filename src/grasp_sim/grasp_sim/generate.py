@@ -295,7 +295,8 @@ def generate(*, out, scenes: int, objects: str = "procedural", workers: int = 1,
                                                                                             max_objects)])).exists()}
     todo = [i for i in indices if i not in present and i not in no_label]
     status = {"status": "running", "args": args, "pool": {"size": len(pool), "names": names},
-              "gripper": dataclasses.asdict(label_gripper()), "label_params": dataclasses.asdict(LabelParams(stride_px=stride)),
+              "gripper": dataclasses.asdict(label_gripper()),
+              "label_params": dataclasses.asdict(LabelParams(stride_px=stride)),
               "versions": _versions()}
     _write_json(out / STATUS_FILE, status)
 
@@ -360,7 +361,8 @@ def _summary(s: dict) -> str:
     lines = [f"{a['out']}: scenes {a['start']}..{a['start'] + a['scenes'] - 1}: {c['written']} written, "
              f"{c['already_present']} already present, {c['skipped_no_label'] + c['known_no_label']} without labels "
              f"(not written), {c['unsettled']} not settled after the step cap",
-             f"labels: {lab['written']} written ({lab['dense']} before subsampling), {lab['dataset_total']} in the dataset",
+             f"labels: {lab['written']} written ({lab['dense']} before subsampling), "
+             f"{lab['dataset_total']} in the dataset",
              f"{s['seconds']:.1f} s with {a['workers']} worker(s): {s['scenes_per_min']:.1f} scenes/min, "
              f"{s['labels_per_min']:.0f} labels/min ({s['dense_labels_per_min']:.0f} before subsampling)"]
     if s.get("preview"):
