@@ -23,7 +23,8 @@ from .data_setup import indices_from_split_file, make_dataset, make_source
 from .evaluation import evaluate_network, format_table
 from .inference import resolve_device
 from .model_io import ModelFileError, load_model
-from .visualise import overlay_figure, write_image
+from .datasets import to_original
+from .visualise import map_to_original, overlay_figure, write_image
 
 
 def run(args) -> dict:
@@ -49,8 +50,11 @@ def run(args) -> dict:
 
     def on_image(k, preds, gts, maps):
         if args.overlays and len(written) < args.max_overlays:
-            sample, _ = dataset.cut(k)
-            fig = overlay_figure(sample.rgb, sample.depth, preds, quality=maps[0], gt=gts)
+            # Drawn on the original image, so the overlay is as sharp as the data.
+            sample, info = dataset.load(k), dataset.info(k)
+            fig = overlay_figure(sample.rgb, sample.depth, [to_original(g, info) for g in preds],
+                                 quality=map_to_original(maps[0], info)[None],
+                                 gt=[to_original(g, info) for g in gts])
             written.append(write_image(Path(args.overlays) / f"{dataset.sample_id(k)}.png", fig))
 
     summary = evaluate_network(network, dataset, max_width_px=card.max_width_px, postprocess=card.postprocess,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .datasets import GraspSample, prepare, to_original
+from .datasets import GraspSample, InputInfo, prepare, to_original
 from .grasp import ImageGrasp
 from .model_io import ModelCard, load_model
 from .postprocess import detect_grasps
@@ -24,6 +24,7 @@ class Prediction:
     grasps: list[ImageGrasp]                 # in original image pixels, best first
     input_grasps: list[ImageGrasp]           # the same grasps in network-input pixels
     maps: tuple[np.ndarray, ...]             # quality, cos, sin, width (n_bins, S, S), width normalised
+    info: InputInfo | None = None            # how the network input was cut from the image
     timings_ms: dict = field(default_factory=dict)
 
 
@@ -81,6 +82,6 @@ class GraspPredictor:
         input_grasps = self.grasps_from_maps(maps, top_k=top_k, **postprocess_overrides)
         grasps = [to_original(g, info) for g in input_grasps]
         t3 = time.perf_counter()
-        return Prediction(grasps=grasps, input_grasps=input_grasps, maps=maps,
+        return Prediction(grasps=grasps, input_grasps=input_grasps, maps=maps, info=info,
                           timings_ms={"preprocess": 1e3 * (t1 - t0), "network": 1e3 * (t2 - t1),
                                       "postprocess": 1e3 * (t3 - t2)})

@@ -20,7 +20,7 @@ import numpy as np
 
 from .inference import GraspPredictor
 from .model_io import ModelFileError
-from .visualise import overlay_figure, write_image
+from .visualise import map_to_original, overlay_figure, write_image
 
 
 def read_depth(path: str | Path, scale: float | None = None) -> np.ndarray:
@@ -75,11 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     for i, g in enumerate(pred.grasps, 1):
         print(f"{i:>2} {g.u:7.1f} {g.v:7.1f} {math.degrees(g.angle):6.1f}° {g.width:7.1f} {g.quality:7.3f}")
     print("timings (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in pred.timings_ms.items()))
-    # The quality panel lines up with the image only when the model saw the whole (resized) image.
-    quality = None
-    if predictor.card.crop == "resize":
-        quality = cv2.resize(np.max(pred.maps[0], axis=0), (depth.shape[1], depth.shape[0]))[None]
-    fig = overlay_figure(rgb, depth, pred.grasps, quality=quality)
+    fig = overlay_figure(rgb, depth, pred.grasps, quality=map_to_original(pred.maps[0], pred.info)[None])
     write_image(args.out, fig)
     print(f"overlay written to {args.out}")
     if args.json:

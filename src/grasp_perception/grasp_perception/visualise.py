@@ -45,6 +45,16 @@ def quality_heatmap(quality: np.ndarray, size: tuple[int, int] | None = None) ->
     return cv2.resize(img, size, interpolation=cv2.INTER_NEAREST) if size else img
 
 
+def map_to_original(quality: np.ndarray, info) -> np.ndarray:
+    """Max-over-bins quality map warped from network-input pixels back onto the original image
+    (``info``: the ``InputInfo`` of the prepared input); zero outside the network's window."""
+    q = np.max(np.asarray(quality), axis=0) if np.ndim(quality) == 3 else np.asarray(quality)
+    h, w = info.original_shape
+    back = cv2.invertAffineTransform(np.asarray(info.matrix, dtype=np.float64))
+    return cv2.warpAffine(q.astype(np.float32), back, (w, h), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
 def overlay_figure(rgb: np.ndarray | None, depth: np.ndarray, grasps: list[ImageGrasp],
                    quality: np.ndarray | None = None, gt: list[ImageGrasp] | None = None) -> np.ndarray:
     """Side-by-side panel: image with predicted (green) and ground-truth (blue) grasps, and the quality map."""
