@@ -59,6 +59,7 @@ class DataConfig:
     jaw_dedupe: str = "min"               # training targets: min | max | none
     cache: bool = False                   # keep cut samples in memory (small datasets only)
     limit: int = 0                        # use only the first N scenes (0 = all): quick experiments
+    max_train_grasps: int = 0             # build training targets from at most N grasps per image (0 = all)
     split: SplitConfig = field(default_factory=SplitConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

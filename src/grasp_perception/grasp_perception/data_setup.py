@@ -71,7 +71,7 @@ def make_dataset(source, indices, cfg: ExperimentConfig, *, train: bool, cache: 
                           translation_px=a.translation_px)
     return GraspDataset(source, indices, input_size=data.input_size, channels=cfg.model.inputs,
                         crop=data.crop, inpaint=data.inpaint, augment=augment, seed=cfg.train.seed,
-                        target_fn=target_builder(cfg), cache=cache)
+                        target_fn=target_builder(cfg), cache=cache, max_train_grasps=data.max_train_grasps)
 
 
 def save_split(path: Path, source, splits: dict[str, np.ndarray], cfg: DataConfig) -> None:

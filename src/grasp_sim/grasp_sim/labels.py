@@ -170,6 +170,10 @@ class LabelParams:
     * ``invalid_as_obstacle``: NaN/non-positive depth is an obstacle (True, conservative) or
       free space (False). Outside the image is treated the same way.
     * ``stride_px``: evaluate every ``stride_px``-th row and column only (1 = every pixel).
+    * ``parallel_projection``: run the search on the paper's parallel (orthographic) depth
+      image built from the camera image (True, default; see "Parallel depth image" in the
+      module docstring), or directly on the perspective image with the local ``f / z``
+      approximation (False: the behaviour before the parallel image was added).
     """
 
     n_angles: int = 18
@@ -185,6 +189,7 @@ class LabelParams:
     same_object: bool = True
     invalid_as_obstacle: bool = True
     stride_px: int = 1
+    parallel_projection: bool = True
 
     def __post_init__(self):
         _check_int("LabelParams.n_angles", self.n_angles, 1)
@@ -201,7 +206,7 @@ class LabelParams:
         if self.width_mode not in WIDTH_MODES:
             raise ValueError(f"LabelParams.width_mode must be one of {WIDTH_MODES}, "
                              f"got {self.width_mode!r}")
-        for name in ("same_object", "invalid_as_obstacle"):
+        for name in ("same_object", "invalid_as_obstacle", "parallel_projection"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"LabelParams.{name} must be a bool, got {getattr(self, name)!r}")
 
@@ -255,25 +260,119 @@ def _axis_scales(theta: float, fx: float, fy: float) -> tuple[float, float, np.n
 
 
 def _surface_normals(depth: np.ndarray, valid: np.ndarray, fx: float, fy: float,
-                     wall_slope: float) -> np.ndarray:
-    """Outward unit normals ``(3, H, W)`` in camera axes (X right, Y down, Z away)."""
+                     wall_slope: float, scale_depth: float | None = None) -> np.ndarray:
+    """Outward unit normals ``(3, H, W)`` in camera axes (X right, Y down, Z away).
+
+    A pixel spans ``z / f`` metres with ``z`` its own depth (perspective image), or
+    ``scale_depth / f`` everywhere when given (parallel image)."""
     fill = float(np.max(depth[valid])) if valid.any() else 1.0
     d = np.where(valid, depth, fill).astype(np.float32)
+    z = d if scale_depth is None else np.float32(scale_depth)
     # Sobel 3x3 / 8 = depth change per pixel, with some smoothing across the edge direction
     gx = cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE) / 8.0
     gy = cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE) / 8.0
-    sx = gx * fx / d  # dz/dX (parallel approximation: 1 px = z/f metres)
-    sy = gy * fy / d
+    sx = gx * fx / z  # dz/dX (1 px = z/f metres)
+    sy = gy * fy / z
     k = np.ones((3, 3), np.uint8)
     step = np.maximum(cv2.dilate(d, k, borderType=cv2.BORDER_REPLICATE) - d,
                       d - cv2.erode(d, k, borderType=cv2.BORDER_REPLICATE))
-    wall = step * max(fx, fy) / d > wall_slope
+    wall = step * max(fx, fy) / z > wall_slope
     # The surface is z = f(X, Y) with material behind it, so the outward normal is
     # (f_X, f_Y, -1): it leans towards increasing depth, i.e. away from the object's top.
     nz = np.where(wall, 0.0, -1.0).astype(np.float32)
     norm = np.sqrt(sx * sx + sy * sy + nz * nz)
     norm[norm == 0] = 1.0
     return np.stack([sx / norm, sy / norm, nz / norm])
+
+
+@dataclass
+class _ParallelView:
+    """The parallel depth image (paper eq. 11 with ``eta = f / z_ref`` per axis): cell
+    ``(c, r) = ((x f_x / z_ref) + c_x, (y f_y / z_ref) + c_y)`` holds the smallest depth of
+    the camera points over it. ``depth`` is NaN where unknown (see :func:`_parallel_view`)."""
+
+    depth: np.ndarray
+    ids: np.ndarray
+    z_ref: float
+
+
+def _to_grid(u, v, z, cx: float, cy: float, z_ref: float, h: int, w: int):
+    """Parallel-image cell of the camera pixel ``(u, v)`` at depth ``z`` (eqs. 12 + 13)."""
+    t = z / z_ref
+    gc = np.clip(np.rint((u - cx) * t + cx), 0, w - 1).astype(np.int64)
+    gr = np.clip(np.rint((v - cy) * t + cy), 0, h - 1).astype(np.int64)
+    return gc, gr
+
+
+def _parallel_view(depth, valid, ids, cx: float, cy: float) -> _ParallelView:
+    """Rasterise the camera points into a parallel depth image of the camera's size.
+
+    * Scale: ``z_ref`` = the farthest valid depth (normally the table), so a pixel of the
+      parallel image is the camera pixel's footprint at ``z_ref`` and every point lands
+      inside the same ``H x W`` canvas, centred on ``(cx, cy)``; nearer surfaces are covered
+      by more points than cells, so visible surfaces have no holes.
+    * z-buffer: the nearest point per cell wins (and brings its object id).
+    * Cells no camera ray reaches as a valid point stay empty. Those crossed by the ray of
+      an invalid pixel (sampled between the nearest and farthest valid depth) are unknown
+      (NaN: later treated like invalid depth, ``invalid_as_obstacle``). The others are
+      occlusion shadows (beside the far side of an object off the optical axis, or gaps on
+      surfaces the camera sees foreshortened); a shadow is always radially outward of its
+      occluder, so it is filled with the first filled cell found marching radially outward
+      from the principal point: the surface the grazing ray lands on, i.e. hidden walls are
+      assumed vertical, as the paper's simulator-rendered parallel image shows them for
+      prismatic objects. A march that leaves the canvas or meets an unknown cell leaves the
+      cell unknown (as outside the image in the perspective mode).
+    """
+    h, w = depth.shape
+    vv, uu = np.nonzero(valid)
+    z = depth[vv, uu].astype(np.float64)
+    z_ref, z_lo = float(z.max()), float(z.min())
+    gc, gr = _to_grid(uu, vv, z, cx, cy, z_ref, h, w)
+    flat = gr * w + gc
+    order = np.lexsort((z, flat))
+    fs = flat[order]
+    first = np.ones(fs.size, bool)
+    first[1:] = fs[1:] != fs[:-1]
+    win = order[first]
+    pd = np.full(h * w, np.nan, np.float32)
+    pid = np.zeros(h * w, np.int32)
+    pd[flat[win]] = z[win]
+    pid[flat[win]] = ids[vv[win], uu[win]]
+    pd, pid = pd.reshape(h, w), pid.reshape(h, w)
+    filled = np.isfinite(pd)
+
+    unknown = np.zeros((h, w), bool)
+    bv, bu = np.nonzero(~valid)
+    if bv.size:
+        span = float(max(np.abs(bu - cx).max(), np.abs(bv - cy).max())) * (1 - z_lo / z_ref)
+        for t in np.linspace(z_lo, z_ref, int(math.ceil(2 * span)) + 2):
+            c, r = _to_grid(bu, bv, t, cx, cy, z_ref, h, w)
+            unknown[r, c] = True
+        unknown &= ~filled
+
+    ey, ex = np.nonzero(~filled & ~unknown)
+    if ey.size:
+        dx, dy = ex - cx, ey - cy
+        rad = np.hypot(dx, dy)
+        far = rad > 0.5
+        ux = np.where(far, dx / np.where(far, rad, 1.0), 1.0)
+        uy = np.where(far, dy / np.where(far, rad, 1.0), 0.0)
+        kmax = int(math.ceil(math.hypot(max(cx, w - 1 - cx), max(cy, h - 1 - cy))
+                             * (1 - z_lo / z_ref))) + 3
+        pending = np.arange(ey.size)
+        for k in range(1, kmax + 1):
+            px = np.rint(ex[pending] + k * ux[pending]).astype(np.int64)
+            py = np.rint(ey[pending] + k * uy[pending]).astype(np.int64)
+            inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+            px, py = np.where(inside, px, 0), np.where(inside, py, 0)
+            hit = inside & filled[py, px]
+            tgt = pending[hit]
+            pd[ey[tgt], ex[tgt]] = pd[py[hit], px[hit]]
+            pid[ey[tgt], ex[tgt]] = pid[py[hit], px[hit]]
+            pending = pending[~(hit | ~inside | unknown[py, px])]
+            if pending.size == 0:
+                break
+    return _ParallelView(pd, pid, z_ref)
 
 
 def _rotation(theta: float, h: int, w: int, margin: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -523,20 +622,50 @@ def generate_labels(depth_m, fx: float, fy: float, cx: float, cy: float, object_
     if vs.size == 0:
         return LabelResult([], positive, width_m, approach, reject, angles)
 
-    z0_all = depth[vs, us].astype(np.float64)
-    cid_all = ids[vs, us]
+    z_cam = depth[vs, us].astype(np.float64)
+    if params.parallel_projection:
+        # Search on the parallel depth image: each candidate camera pixel is deprojected
+        # (eq. 12) to its cell (eq. 13); the cell's top surface is the grasp centre. A pixel
+        # deeper than its cell's top by more than a wall's rise over one cell is on a surface
+        # hidden from above (a side wall seen obliquely): a top-down grasp cannot be centred
+        # on it, so it is not evaluated.
+        pv = _parallel_view(depth, valid, ids, cx, cy)
+        gc, gr = _to_grid(us, vs, z_cam, cx, cy, pv.z_ref, h, w)
+        top = pv.depth[gr, gc].astype(np.float64)
+        seen = z_cam <= top + params.wall_slope * pv.z_ref / min(fx, fy) + 1e-6
+        vs, us, z_cam, gc, gr = vs[seen], us[seen], z_cam[seen], gc[seen], gr[seen]
+        cells, inverse = np.unique(gr * w + gc, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        yg, xg = np.divmod(cells, w)
+        gvalid = np.isfinite(pv.depth)
+        gdepth, gids = np.where(gvalid, pv.depth, 0).astype(np.float32), pv.ids
+        z0_all = gdepth[yg, xg].astype(np.float64)
+        cid_all = gids[yg, xg]
+        zs_all = np.full(cells.size, pv.z_ref)      # metres per pixel: z_ref / f everywhere
+        scale_depth = pv.z_ref
+    else:
+        gdepth, gvalid, gids = depth, valid, ids
+        xg, yg = us, vs
+        inverse = np.arange(vs.size)
+        z0_all = zs_all = z_cam
+        cid_all = ids[vs, us]
+        scale_depth = None
+    if vs.size == 0:
+        return LabelResult([], positive, width_m, approach, reject, angles)
+
     sentinel = np.float32(0.0) if params.invalid_as_obstacle else _FAR
-    dfill = np.where(valid, depth, sentinel).astype(np.float32)
-    normals = _surface_normals(depth, valid, fx, fy, params.wall_slope)
-    idsf = ids.astype(np.float32)  # exact up to 2**24; warpAffine has no int32 nearest path
+    dfill = np.where(gvalid, gdepth, sentinel).astype(np.float32)
+    normals = _surface_normals(gdepth, gvalid, fx, fy, params.wall_slope, scale_depth)
+    idsf = gids.astype(np.float32)  # exact up to 2**24; warpAffine has no int32 nearest path
     # window sizes from the largest pixel scale (shallowest candidate)
-    f_max = max(fx, fy) / float(z0_all.min())
+    f_max = max(fx, fy) / float(zs_all.min())
     n_half = int(math.ceil((gripper.max_opening_m / 2 + gripper.finger_width_m) * f_max)) + 2
     hj_max = int(math.ceil(gripper.finger_depth_m * f_max / 2)) + 1
     band_max = int(max(math.ceil(params.contact_band_m * f_max), 1)) + 1
     margin = n_half + hj_max + band_max + 2
 
     out_grasps: list[ImageGrasp] = []
+    n = z0_all.size
     for k, theta in enumerate(angles):
         affine, size = _rotation(theta, h, w, margin)
         f_a, f_j, a_m, b_m = _axis_scales(theta, fx, fy)
@@ -546,29 +675,36 @@ def generate_labels(depth_m, fx: float, fy: float, cx: float, cy: float, object_
                          for ch in (n_along, n_across, normals[2])])
         imgs = _AngleImages(_warp(dfill, affine, size, float(sentinel)), nrot,
                             _warp(idsf, affine, size, -1.0))
-        rx = affine[0, 0] * us + affine[0, 1] * vs + affine[0, 2]
-        ry = affine[1, 0] * us + affine[1, 1] * vs + affine[1, 2]
+        rx = affine[0, 0] * xg + affine[0, 1] * yg + affine[0, 2]
+        ry = affine[1, 0] * xg + affine[1, 1] * yg + affine[1, 2]
         xc_all = np.rint(rx).astype(np.int64)
         yc_all = np.rint(ry).astype(np.int64)
-        for lo in range(0, vs.size, _CHUNK):
+        pos_c = np.empty(n, bool)
+        wm_c = np.empty(n)
+        app_c = np.empty(n)
+        fl_c = np.empty(n, np.uint8)
+        for lo in range(0, n, _CHUNK):
             sl = slice(lo, lo + _CHUNK)
             z0 = z0_all[sl]
             pos, wm, app, flags = _evaluate(imgs, xc_all[sl], yc_all[sl], z0, cid_all[sl],
-                                            f_a / z0, f_j / z0, gripper, params,
-                                            n_half, hj_max, band_max)
-            v, u = vs[sl], us[sl]
-            positive[k, v, u] = pos
-            width_m[k, v, u] = wm
-            approach[k, v, u] = app
-            reject[k, v, u] = flags
-        sel = np.nonzero(positive[k, vs, us])[0]
-        jaw = gripper.finger_depth_m * f_j / z0_all[sel]
-        wpx = width_m[k, vs[sel], us[sel]].astype(np.float64) * f_a / z0_all[sel]
+                                            f_a / zs_all[sl], f_j / zs_all[sl], gripper,
+                                            params, n_half, hj_max, band_max)
+            pos_c[sl], wm_c[sl], app_c[sl], fl_c[sl] = pos, wm, app, flags
+        # back to the camera pixels (identity in the perspective mode)
+        pos = pos_c[inverse]
+        positive[k, vs, us] = pos
+        width_m[k, vs, us] = wm_c[inverse]
+        # fingertip depth below the camera pixel's own surface point (exactly the old value
+        # in the perspective mode, where the offset is 0)
+        approach[k, vs, us] = np.where(pos, app_c[inverse] + (z0_all[inverse] - z_cam), 0.0)
+        reject[k, vs, us] = fl_c[inverse]
+        sel = np.nonzero(pos)[0]
+        jaw = gripper.finger_depth_m * f_j / z_cam[sel]
+        wpx = width_m[k, vs[sel], us[sel]].astype(np.float64) * f_a / z_cam[sel]
         out_grasps.extend(ImageGrasp(u=float(u), v=float(v), angle=float(theta), width=float(wp),
                                      jaw=float(jw), quality=1.0, angle_bin=k)
                           for u, v, wp, jw in zip(us[sel], vs[sel], wpx, jaw))
     return LabelResult(out_grasps, positive, width_m, approach, reject, angles)
-
 
 def subsample(grasps, max_count: int, rng=None) -> list:
     """At most ``max_count`` grasps drawn uniformly without replacement, in their original

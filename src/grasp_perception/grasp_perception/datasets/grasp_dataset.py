@@ -1,6 +1,7 @@
 """Torch Dataset turning a scene source (Jacquard/Cornell/...) into network inputs and targets."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -110,7 +111,7 @@ class GraspDataset(Dataset):
     def __init__(self, source: SceneSource, indices: Sequence[int] | None = None,
                  input_size: int = 300, channels: str = "depth", crop: str = "resize",
                  inpaint: bool = True, augment: Augment | None = None, seed: int = 0,
-                 target_fn: TargetFn | None = None, cache: bool = False):
+                 target_fn: TargetFn | None = None, cache: bool = False, max_train_grasps: int = 0):
         if channels not in CHANNELS:
             raise ValueError(f"channels must be one of {sorted(CHANNELS)}, got {channels!r}")
         if crop not in ("resize", "center"):
@@ -132,6 +133,9 @@ class GraspDataset(Dataset):
         # cache=True keeps each cut (pre-augmentation) sample in memory: worth it for small sets
         # read every epoch (validation, overfitting), not for all of Jacquard.
         self.cache = cache
+        # Dense (PDG) labels can give thousands of grasps per image; training targets built from a
+        # random subset look the same and cost a fraction. Evaluation always keeps every grasp.
+        self.max_train_grasps = int(max_train_grasps)
         self._cut: dict[int, tuple[GraspSample, InputInfo]] = {}
 
     def __len__(self) -> int:
@@ -175,7 +179,11 @@ class GraspDataset(Dataset):
         k = int(k) % len(self)
         cut, _ = self.cut(k)
         if self.augment is not None:
-            cut = self.augment(cut, self.rng(k))
+            rng = self.rng(k)
+            if self.max_train_grasps and len(cut.grasps) > self.max_train_grasps:
+                keep = np.sort(rng.choice(len(cut.grasps), self.max_train_grasps, replace=False))
+                cut = dataclasses.replace(cut, grasps=[cut.grasps[i] for i in keep])
+            cut = self.augment(cut, rng)
         item = {"x": torch.from_numpy(finish_input(cut, self.channels, self.inpaint)), "index": k}
         if self.augment is None:
             # Unaugmented items carry their ground truth, so evaluation needs no second disk read.
