@@ -15,7 +15,30 @@ Model of the scene
     of eqs. 11/13 taken locally as ``f / z``), and surface slopes with the scale of each
     pixel. A depth jump steeper than ``LabelParams.wall_slope`` is a vertical wall whose
     hidden side is what the fingers touch, so its normal is horizontal (along the image
-    gradient). ``cx``/``cy`` are validated but unused under this approximation.
+    gradient). This is the whole model with ``params.parallel_projection=False`` (the
+    behaviour before the parallel image; ``cx``/``cy`` are then unused). Away from the image
+    centre the perspective image also shows objects' side walls, which fail the flatness
+    check, so off-centre objects got far fewer labels.
+
+Parallel depth image (default, paper Sec. III-D eqs. 11-13)
+    Every valid pixel is deprojected to ``(x, y, z) = ((u-cx) z/fx, (v-cy) z/fy, z)`` and
+    z-buffered (nearest point wins, object ids carried along) into an orthographic image of
+    the camera's size whose pixel is ``z_ref / f`` metres, ``z_ref`` = the farthest valid
+    depth (normally the table; eq. 11 with ``eta = f / z_ref``), see ``_parallel_view`` for
+    how walls seen obliquely, shadows and invalid pixels are handled. The per-angle search
+    runs on that image with the constant scale ``f / z_ref``. Each candidate camera pixel
+    is aligned to its cell (eqs. 12/13, as the paper does) and takes the result of that cell,
+    whose top surface is the grasp centre; so every output stays in *camera* pixels:
+    ``grasps`` are at the candidate's own ``(u, v)`` (the projection of its 3-D point; the
+    search used the cell centre, <= half a cell = 0.7 mm away at 0.6 m), ``width``/``jaw`` in
+    pixels are ``metres * f / z`` with ``z`` the pixel's own depth, ``approach_m`` is measured
+    from the pixel's own depth, and the dense ``(K, H, W)`` maps are indexed by camera pixel.
+    Camera pixels more than one wall rise (``wall_slope`` cells) below their cell's top lie
+    on a surface hidden from above (a side wall seen obliquely) and are ``NOT_EVALUATED``.
+    Angles are unchanged, which assumes the camera looks straight down (optical axis along
+    the gripper's approach); for a tilted camera the labels would need the full 3-D
+    rotation. Contacts are quantised to parallel cells (1.44 mm at 0.6 m for the paper's
+    camera), so symmetric widths carry up to ~3 mm of quantisation.
 
 Gripper model (``GripperSpec``, paper Fig. 3c ``[L1..L4]``)
     Two rectangular fingers, ``finger_width_m`` thick along the opening direction and
@@ -216,7 +239,8 @@ class LabelResult:
     """Labels of one depth image.
 
     * ``grasps``: one ImageGrasp per positive ``(pixel, angle)``, ordered by angle class
-      then row-major pixel; ``width``/``jaw`` in pixels at the pixel's depth, quality 1.0.
+      then row-major pixel; camera pixels (also with the parallel image);
+      ``width``/``jaw`` in pixels at the pixel's depth, quality 1.0.
     * ``positive``: ``(K, H, W)`` bool.
     * ``width_m``: ``(K, H, W)`` float32 opening in metres (0 where not positive).
     * ``approach_m``: ``(K, H, W)`` float32 fingertip depth below the pixel's surface point,
@@ -304,7 +328,8 @@ def _to_grid(u, v, z, cx: float, cy: float, z_ref: float, h: int, w: int):
     return gc, gr
 
 
-def _parallel_view(depth, valid, ids, cx: float, cy: float) -> _ParallelView:
+def _parallel_view(depth, valid, ids, fx: float, fy: float, cx: float, cy: float,
+                   wall_slope: float) -> _ParallelView:
     """Rasterise the camera points into a parallel depth image of the camera's size.
 
     * Scale: ``z_ref`` = the farthest valid depth (normally the table), so a pixel of the
@@ -312,6 +337,15 @@ def _parallel_view(depth, valid, ids, cx: float, cy: float) -> _ParallelView:
       inside the same ``H x W`` canvas, centred on ``(cx, cy)``; nearer surfaces are covered
       by more points than cells, so visible surfaces have no holes.
     * z-buffer: the nearest point per cell wins (and brings its object id).
+    * Walls seen obliquely: a side wall of an object off the optical axis faces the
+      principal point and its top edge lies radially outward of it, often between two
+      camera samples (a wall one camera pixel wide is seen at mid height). Each pixel whose
+      radially-outward neighbour (along u, along v or diagonally) has the same id, is nearer
+      and rises steeper than ``wall_slope``, while its inward neighbour falls away as steeply
+      (so it is on the wall, not at the bottom of a groove), is also splatted at the outward
+      neighbour's depth: under the
+      vertical-wall assumption the top of the wall stands over the wall's own cell, so the
+      object's edge is solid up to where the wall is, not one cell short of it.
     * Cells no camera ray reaches as a valid point stay empty. Those crossed by the ray of
       an invalid pixel (sampled between the nearest and farthest valid depth) are unknown
       (NaN: later treated like invalid depth, ``invalid_as_obstacle``). The others are
@@ -326,9 +360,37 @@ def _parallel_view(depth, valid, ids, cx: float, cy: float) -> _ParallelView:
     h, w = depth.shape
     vv, uu = np.nonzero(valid)
     z = depth[vv, uu].astype(np.float64)
+    pid_pts = ids[vv, uu]
     z_ref, z_lo = float(z.max()), float(z.min())
-    gc, gr = _to_grid(uu, vv, z, cx, cy, z_ref, h, w)
+    us, vs, zs, idl = [uu], [vv], [z], [pid_pts]
+    xp, yp = (uu - cx) * z / fx, (vv - cy) * z / fy
+    su = np.sign(np.rint(uu - cx)).astype(np.int64)
+    sv = np.sign(np.rint(vv - cy)).astype(np.int64)
+    for du, dv in ((su, 0), (0, sv), (su, sv)):
+        qu, qv = uu + du, vv + dv
+        inside = (qu >= 0) & (qu < w) & (qv >= 0) & (qv < h)
+        qu, qv = np.where(inside, qu, 0), np.where(inside, qv, 0)
+        zq = depth[qv, qu].astype(np.float64)
+        ok = inside & valid[qv, qu] & (ids[qv, qu] == pid_pts) & (zq < z)
+        hd = np.hypot((qu - cx) * zq / fx - xp, (qv - cy) * zq / fy - yp)
+        ok &= (z - zq) > wall_slope * hd
+        # ... and the pixel itself is on the wall: the surface keeps falling steeply inwards
+        # (not the floor of a groove, whose inward neighbour is level with it)
+        iu, iv = uu - du, vv - dv
+        inside = (iu >= 0) & (iu < w) & (iv >= 0) & (iv < h)
+        iu, iv = np.where(inside, iu, 0), np.where(inside, iv, 0)
+        zi = depth[iv, iu].astype(np.float64)
+        hi = np.hypot((iu - cx) * zi / fx - xp, (iv - cy) * zi / fy - yp)
+        ok &= inside & valid[iv, iu] & ((zi - z) > wall_slope * hi)
+        us.append(uu[ok]); vs.append(vv[ok]); zs.append(zq[ok]); idl.append(pid_pts[ok])
+        # the splatted point sits over the wall pixel's own (x, y)
+        zs[-1] = zq[ok]
+        us[-1] = (uu[ok] - cx) * z[ok] / zq[ok] + cx
+        vs[-1] = (vv[ok] - cy) * z[ok] / zq[ok] + cy
+    pu, pv_, pz, pids_all = (np.concatenate(a) for a in (us, vs, zs, idl))
+    gc, gr = _to_grid(pu, pv_, pz, cx, cy, z_ref, h, w)
     flat = gr * w + gc
+    z = pz
     order = np.lexsort((z, flat))
     fs = flat[order]
     first = np.ones(fs.size, bool)
@@ -337,7 +399,7 @@ def _parallel_view(depth, valid, ids, cx: float, cy: float) -> _ParallelView:
     pd = np.full(h * w, np.nan, np.float32)
     pid = np.zeros(h * w, np.int32)
     pd[flat[win]] = z[win]
-    pid[flat[win]] = ids[vv[win], uu[win]]
+    pid[flat[win]] = pids_all[win]
     pd, pid = pd.reshape(h, w), pid.reshape(h, w)
     filled = np.isfinite(pd)
 
@@ -629,7 +691,7 @@ def generate_labels(depth_m, fx: float, fy: float, cx: float, cy: float, object_
         # deeper than its cell's top by more than a wall's rise over one cell is on a surface
         # hidden from above (a side wall seen obliquely): a top-down grasp cannot be centred
         # on it, so it is not evaluated.
-        pv = _parallel_view(depth, valid, ids, cx, cy)
+        pv = _parallel_view(depth, valid, ids, fx, fy, cx, cy, params.wall_slope)
         gc, gr = _to_grid(us, vs, z_cam, cx, cy, pv.z_ref, h, w)
         top = pv.depth[gr, gc].astype(np.float64)
         seen = z_cam <= top + params.wall_slope * pv.z_ref / min(fx, fy) + 1e-6

@@ -155,9 +155,16 @@ def test_label_angle_follows_the_imagegrasp_convention(bar_angle):
     mask = np.zeros((H, W), np.uint8)
     cv2.fillPoly(mask, [np.round(corners).astype(np.int32)], 1)
     depth[mask > 0] = z
-    res = labels(depth, mask > 0, candidates=only(320, 240))
+    # the bar is drawn in camera pixels, so the convention is checked on the camera image
+    # itself; the parallel image resamples its staircase edges (z-buffer at 0.92 px per
+    # cell), which may tip one of the two classes out of the 11.3 deg friction cone
+    res = labels(depth, mask > 0, params=LabelParams(parallel_projection=False),
+                 candidates=only(320, 240))
     pos = np.degrees(res.angles[res.positive[:, 240, 320]])
     assert sorted(pos) == pytest.approx(sorted([bar_angle - 5, bar_angle + 5]))
+    res = labels(depth, mask > 0, candidates=only(320, 240))
+    pos = np.degrees(res.angles[res.positive[:, 240, 320]])
+    assert 1 <= len(pos) and set(np.round(pos)) <= {bar_angle - 5, bar_angle + 5}
 
 
 def test_table_pixels_away_from_the_object_give_no_labels():
@@ -195,12 +202,17 @@ def test_tall_wall_next_to_the_box_makes_the_finger_collide(box_scene):
 CYL = (0.0, 0.0, 0.025, 0.54)  # upright cylinder, r = 2.5 cm, 6 cm tall
 
 
-def test_cylinder_grasps_through_the_centre_pass_the_friction_cone():
+@pytest.mark.parametrize("parallel", [False, True])
+def test_cylinder_grasps_through_the_centre_pass_the_friction_cone(parallel):
     depth, ids = render(cylinders=[CYL])
     u, v = pixel(0, 0, CYL[3])
-    res = labels(depth, ids, candidates=only(u, v))
+    res = labels(depth, ids, params=LabelParams(parallel_projection=parallel),
+                 candidates=only(u, v))
     assert res.positive[:, v, u].all(), [Reject(int(x)) for x in res.reject[:, v, u]]
-    assert np.allclose(res.width_m[:, v, u], 0.05 + 0.01, atol=0.004)
+    # parallel image: contacts are quantised to its cells (TABLE / FX = 1.44 mm, doubled by
+    # the symmetric width) and the grasp centre is its cell's centre (+-0.7 mm)
+    atol = 0.004 + (2 * TABLE / FX if parallel else 0.0)
+    assert np.allclose(res.width_m[:, v, u], 0.05 + 0.01, atol=atol)
 
 
 def test_cylinder_grasps_far_off_centre_fail_the_friction_cone():
@@ -224,18 +236,20 @@ def test_cylinder_grasps_far_off_centre_fail_the_friction_cone():
     assert on_cyl.any() and not res.positive[k][on_cyl].any()
 
 
-def test_rough_contact_area_fails_flatness_but_a_tilted_plane_passes():
+@pytest.mark.parametrize("parallel", [False, True])
+def test_rough_contact_area_fails_flatness_but_a_tilted_plane_passes(parallel):
     depth, ids = render(boxes=[BOX])
     u, v = pixel(0, 0, BOX[4])
     cols = np.arange(W)[None, :]
+    params = LabelParams(parallel_projection=parallel)
     rough = depth.copy()
     rough[ids == 1] += np.broadcast_to(np.where(cols % 2 == 0, 0.006, 0.0), (H, W))[ids == 1]
-    res = labels(rough, ids, candidates=only(u, v))
+    res = labels(rough, ids, params=params, candidates=only(u, v))
     for k in NEAR_H:
         assert res.reject[k, v, u] & Reject.FLATNESS
     tilted = depth.copy()
     tilted[ids == 1] += np.broadcast_to(0.00005 * (cols - u), (H, W))[ids == 1]  # ~4 deg
-    res = labels(tilted, ids, candidates=only(u, v))
+    res = labels(tilted, ids, params=params, candidates=only(u, v))
     assert res.positive[NEAR_H[0], v, u], Reject(int(res.reject[NEAR_H[0], v, u]))
 
 
@@ -366,3 +380,102 @@ def test_speed_full_scene(capsys):
               f"{n_px / dt:.0f} px/s, {n_px * K / dt:.0f} px-angles/s, "
               f"{len(res.grasps)} grasps")
     assert len(res.grasps) > 0
+
+
+# --- parallel (orthographic) depth image -----------------------------------------------------
+# An upright 1.7 x 2.8 x 3.9 cm box: under the camera, and (0.03, 0.03) m off the optical axis,
+# where the camera also sees its -x and -y side walls.
+SMALL_H = 0.039
+
+
+def small_box(xc, yc):
+    return (xc - 0.0085, xc + 0.0085, yc - 0.014, yc + 0.014, TABLE - SMALL_H)
+
+
+@pytest.fixture(scope="module")
+def small_box_runs():
+    out = {}
+    for name, centre in (("centre", (0.0, 0.0)), ("off", (0.03, 0.03))):
+        depth, ids = render(boxes=[small_box(*centre)])
+        out[name] = (depth, ids, labels(depth, ids, params=LabelParams(stride_px=2)))
+    return out
+
+
+def test_parallel_image_labels_an_off_centre_box_like_a_centred_one(small_box_runs):
+    n_centre = len(small_box_runs["centre"][2].grasps)
+    n_off = len(small_box_runs["off"][2].grasps)
+    assert n_centre > 100
+    assert n_centre / 2 <= n_off <= 2 * n_centre, (n_centre, n_off)
+    # the seen side walls no longer fail the flatness check
+    depth, ids, res = small_box_runs["off"]
+    assert not (res.reject[:, ids == 1] & Reject.FLATNESS).any()
+    # ... whereas on the perspective image they did (the behaviour this replaces)
+    old = labels(depth, ids, params=LabelParams(stride_px=2, parallel_projection=False))
+    assert len(old.grasps) < n_off / 10
+    assert (old.reject[:, ids == 1] & Reject.FLATNESS).sum() > 100
+
+
+def test_parallel_labels_map_back_onto_the_box_top_in_camera_pixels(small_box_runs):
+    depth, ids, res = small_box_runs["off"]
+    g = GripperSpec()
+    xmin, xmax, ymin, ymax, ztop = small_box(0.03, 0.03)
+    assert res.grasps
+    us = np.array([gr.u for gr in res.grasps])
+    vs = np.array([gr.v for gr in res.grasps])
+    assert np.all(us == np.round(us)) and np.all(vs == np.round(vs))  # camera pixels
+    assert np.all(ids[vs.astype(int), us.astype(int)] == 1)
+    # on the top face, not its side walls: depth of the top, (x, y) inside it (+- 1 px)
+    assert np.allclose(depth[vs.astype(int), us.astype(int)], ztop, atol=1e-4)
+    x, y = (us - CX) * ztop / FX, (vs - CY) * ztop / FY
+    px = ztop / FX
+    assert np.all((x > xmin - px) & (x < xmax + px) & (y > ymin - px) & (y < ymax + px))
+    # the seen wall pixels are not grasp centres
+    wall = (ids == 1) & (depth > ztop + 0.005)
+    assert wall.any() and np.all(res.reject[:, wall] == Reject.NOT_EVALUATED)
+    # widths: across the 1.7 cm side at the centre of the top face (classes at +-5 deg)
+    u, v = pixel(0.03, 0.03, ztop)
+    u, v = u - u % 2, v - v % 2                                   # on the stride-2 grid
+    expect = 0.017 / math.cos(math.radians(5)) + g.finger_depth_m * math.tan(math.radians(5)) \
+        + g.width_tolerance_m
+    for k in NEAR_H:
+        assert res.positive[k, v, u], Reject(int(res.reject[k, v, u]))
+        # symmetric width about a centre up to 1 px off the face's centre line, cell-quantised
+        assert res.width_m[k, v, u] == pytest.approx(expect, abs=0.006)
+        grasp = next(gr for gr in res.grasps if (gr.u, gr.v, gr.angle_bin) == (u, v, k))
+        assert grasp.width == pytest.approx(res.width_m[k, v, u] * FX / ztop, rel=1e-4)
+        assert grasp.width == pytest.approx(expect * FX / ztop, abs=0.006 * FX / ztop)
+        assert grasp.jaw == pytest.approx(g.finger_depth_m * FX / ztop, rel=1e-6)
+        # fingertip reported below the pixel's own surface point
+        assert 0.01 <= res.approach_m[k, v, u] <= g.finger_length_m + 1e-6
+    # symmetric widths grow off the centre line, never past the opening
+    assert np.all(res.width_m[res.positive] <= g.max_opening_m + 1e-6)
+    assert np.all(res.width_m[res.positive] >= 0.017 + g.width_tolerance_m - 0.002)
+
+
+# Label counts, reject-flag counts and width sums of the perspective-image generator before the
+# parallel image was added (same scenes, stride 2): parallel_projection=False must keep them.
+_OLD = {"small_off": (0, 0.0, [0, 0, 0, 463, 0, 0, 5528214]),
+        "box": (910, 59.237335205078125, [9044, 0, 0, 0, 937, 18, 5517450]),
+        "cylinder": (995, 69.77980041503906, [2490, 0, 0, 0, 561, 0, 5524380])}
+
+
+@pytest.mark.parametrize("scene", sorted(_OLD))
+def test_perspective_mode_reproduces_the_old_labels(scene):
+    depth, ids = render(**{"small_off": dict(boxes=[small_box(0.03, 0.03)]),
+                           "box": dict(boxes=[BOX]), "cylinder": dict(cylinders=[CYL])}[scene])
+    res = labels(depth, ids, params=LabelParams(stride_px=2, parallel_projection=False))
+    n, wsum, flags = _OLD[scene]
+    assert len(res.grasps) == n == int(res.positive.sum())
+    assert float(res.width_m.sum()) == pytest.approx(wsum, rel=1e-6)
+    assert [int((res.reject == f).sum()) for f in (1, 2, 4, 8, 16, 32, 128)] == flags
+    # the old generator evaluated every object pixel, its seen side walls included
+    assert res.n_candidates == int((ids == 1)[::2, ::2].sum())
+    for gr in res.grasps[::50]:
+        z = float(depth[int(gr.v), int(gr.u)])
+        assert gr.width == pytest.approx(res.width_m[gr.angle_bin, int(gr.v), int(gr.u)] * FX / z,
+                                         rel=1e-5)
+
+
+def test_parallel_projection_param_is_validated():
+    with pytest.raises(ValueError, match="parallel_projection"):
+        LabelParams(parallel_projection=1)
