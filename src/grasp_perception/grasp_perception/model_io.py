@@ -111,6 +111,7 @@ def save_model(directory: str | Path, network: torch.nn.Module, card: ModelCard)
     save_file(state, str(tmp_weights), metadata={"architecture": card.architecture,
                                                  "format_version": str(FORMAT_VERSION)})
     tmp_card.write_text(yaml.safe_dump(_plain(card.to_dict()), sort_keys=False))
+    tmp_weights.chmod(0o644)  # safetensors creates the file private; models are shared read-only
     tmp_weights.replace(directory / WEIGHTS_NAME)
     tmp_card.replace(directory / CARD_NAME)
     return directory
