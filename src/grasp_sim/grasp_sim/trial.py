@@ -59,7 +59,8 @@ def execute_grasp(cell: SimCell, grasp: GraspPose, *, grasp_depth: float = 0.025
                   close_s: float = 0.5, success_lift: float = 0.08, tip_clearance: float = 0.002) -> TrialResult:
     """Run one top-down grasp in ``cell`` and report whether an object stayed lifted.
 
-    Sequence: the hand appears open (``width_m + open_margin``, capped at the max opening)
+    Sequence: the hand appears open (``width_m + open_margin``, capped at the max opening; a failure
+    after capping says so in its reason)
     ``approach_height`` above the fingertip target, descends along world -z (the top-down camera's
     optical axis) until the fingertips are ``grasp_depth`` below the grasp point (never closer than
     ``tip_clearance`` to the table), closes, lifts ``lift`` and holds ``hold_s``. Success: some active
@@ -68,8 +69,9 @@ def execute_grasp(cell: SimCell, grasp: GraspPose, *, grasp_depth: float = 0.025
     if not cell.active:
         raise ValueError("execute_grasp: the cell has no active objects; call cell.reset(...) first")
     g = cell.gripper
-    if grasp.width_m > g.max_opening:
-        return TrialResult(False, 0.0, f"planned width {grasp.width_m:.3f} m exceeds the max opening {g.max_opening} m")
+    # A wider plan is tried fully open, as a real gripper (and the arm executor) would.
+    clipped = grasp.width_m + open_margin > g.max_opening
+    note = f" (planned width {grasp.width_m:.3f} m clipped to the max opening {g.max_opening} m)" if clipped else ""
     dt = cell.model.opt.timestep
     z0 = {i: cell.object_pose(i)[0][2] for i in cell.active}
     x, y, z = grasp.position
@@ -87,11 +89,11 @@ def execute_grasp(cell: SimCell, grasp: GraspPose, *, grasp_depth: float = 0.025
     best = max(rise, key=rise.get)
     dz = float(rise[best])
     if dz <= success_lift:
-        return TrialResult(False, dz, f"no object lifted (max rise {dz * 100:.1f} cm <= {success_lift * 100:.0f} cm)",
-                           best if dz > 0.005 else None)
+        return TrialResult(False, dz, f"no object lifted (max rise {dz * 100:.1f} cm <= {success_lift * 100:.0f} cm)"
+                           + note, best if dz > 0.005 else None)
     left, right = cell.finger_contacts(best)
     if not (left and right):
-        return TrialResult(False, dz, "object rose but is not held between both fingers", best)
+        return TrialResult(False, dz, "object rose but is not held between both fingers" + note, best)
     return TrialResult(True, dz, "lifted and held", best)
 
 

@@ -123,7 +123,8 @@ def summarise(records: list[dict], names: list[str]) -> dict:
     timings = {k: float(np.mean([r["ms"][k] for r in records])) for k in ("reset", "render", "inference", "grasp")} \
         if records else {}
     # Group failures by the first clause of their reason ("unreachable: ..." -> "unreachable").
-    failures = Counter(re.split(r"[:;(]", r["reason"])[0].strip() for r in records if not r["success"])
+    failures = Counter(re.sub(r"-?\d+(\.\d+)?", "#", re.split(r"[:;(]", r["reason"])[0].strip())
+                       for r in records if not r["success"])
     return {"per_object": per_object, "n_trials": n, "successes": s, "success_rate": s / n if n else None,
             "mean_ms_per_trial": timings, "failure_reasons": dict(failures.most_common())}
 
