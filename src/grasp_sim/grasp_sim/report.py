@@ -7,6 +7,7 @@ in Fig. 5 of the Gaussian-maps paper.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +40,11 @@ def write_egad_heatmap(per_object: dict[str, dict], path: str | Path, title: str
     import matplotlib.pyplot as plt
 
     grid = egad_grid(per_object)
-    row_mean = np.nanmean(np.where(np.isnan(grid), np.nan, grid), axis=1) if np.isfinite(grid).any() else grid[:, 0]
-    col_mean = np.nanmean(grid, axis=0) if np.isfinite(grid).any() else grid[0]
     full = np.full((8, 8), np.nan)
-    full[:7, :7], full[:7, 7], full[7, :7] = grid, row_mean, col_mean
-    full[7, 7] = np.nanmean(grid) if np.isfinite(grid).any() else np.nan
+    with warnings.catch_warnings():  # rows/columns with no tried object stay NaN ("-")
+        warnings.simplefilter("ignore", RuntimeWarning)
+        full[:7, :7], full[:7, 7], full[7, :7] = grid, np.nanmean(grid, axis=1), np.nanmean(grid, axis=0)
+        full[7, 7] = np.nanmean(grid)
     fig, ax = plt.subplots(figsize=(6.4, 6))
     ax.imshow(np.ma.masked_invalid(full), cmap="RdYlGn", vmin=0, vmax=1)
     for (r, c), v in np.ndenumerate(full):
