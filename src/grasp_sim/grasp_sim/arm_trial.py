@@ -18,7 +18,7 @@ import mujoco
 import numpy as np
 
 from .scene import SimCell
-from .trial import GraspPose, TrialResult, execute_grasp
+from .trial import GraspPose, TrialResult, execute_grasp, judge_lift
 
 GRIPPERS = ("floating", "widowx", "kinova")
 
@@ -223,9 +223,6 @@ def execute_grasp_with_arm(cell: SimCell, grasp: GraspPose, *, grasp_depth: floa
     _follow(cell, plan.lift + shift, _path_duration(cell, plan.lift, lift, speed, speed_scale), 0.0)
     mujoco.mj_step(m, d, nstep=int(hold_s / m.opt.timestep))
 
-    rise = {i: cell.object_pose(i)[0][2] - z0[i] for i in cell.active}
-    best = max(rise, key=rise.get)
-    dz = float(rise[best])
     notes = []
     if plan.width_clipped:
         notes.append(f"planned width {grasp.width_m:.3f} m exceeds the {arm.name} gripper's max "
@@ -235,14 +232,7 @@ def execute_grasp_with_arm(cell: SimCell, grasp: GraspPose, *, grasp_depth: floa
                      f"{arm.gripper_min_width:.3f} m")
     if reached > 0.01:
         notes.append(f"TCP stopped {reached * 100:.1f} cm from the grasp pose (blocked?)")
-    suffix = "".join(f"; {n}" for n in notes)
-    if dz <= success_lift:
-        return TrialResult(False, dz, f"no object lifted (max rise {dz * 100:.1f} cm <= {success_lift * 100:.0f} cm)"
-                           + suffix, best if dz > 0.005 else None)
-    left, right = cell.finger_contacts(best)
-    if not (left and right):
-        return TrialResult(False, dz, "object rose but is not held between both fingers" + suffix, best)
-    return TrialResult(True, dz, "lifted and held", best)
+    return judge_lift(cell, z0, success_lift, "".join(f"; {n}" for n in notes))
 
 
 def make_cell(objects: Sequence, gripper: str = "floating", **kwargs) -> SimCell:

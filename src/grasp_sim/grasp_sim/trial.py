@@ -85,6 +85,12 @@ def execute_grasp(cell: SimCell, grasp: GraspPose, *, grasp_depth: float = 0.025
     _move(cell, tip, top, grasp.yaw, speed)
     cell.step(int(hold_s / dt))
 
+    return judge_lift(cell, z0, success_lift, note)
+
+
+def judge_lift(cell: SimCell, z0: dict[int, float], success_lift: float, note: str = "") -> TrialResult:
+    """After the lift and hold: success if some object rose more than ``success_lift`` (from heights
+    ``z0``) and touches both pads. ``note`` is appended to a failure's reason."""
     rise = {i: cell.object_pose(i)[0][2] - z0[i] for i in cell.active}
     best = max(rise, key=rise.get)
     dz = float(rise[best])

@@ -31,9 +31,8 @@ from .camera import DepthNoise
 from .objects import ObjectSpec, load_mesh_objects, procedural_objects
 from .report import egad_cell, format_object_table, write_egad_heatmap
 from .scene import SimCell
-from .trial import execute_grasp, image_grasp_to_world
-
-GRIPPERS = ("floating", "widowx", "kinova")
+from .arm_trial import GRIPPERS, make_cell, run_grasp
+from .trial import image_grasp_to_world
 
 
 def load_objects(objects: str, *, n_procedural: int = 10, seed: int = 1000,
@@ -62,20 +61,9 @@ def make_predictor(model: str, random_weights: int | None = None):
     return GraspPredictor((build_from_card(card).eval(), card), device="cpu")
 
 
-def make_cell(objects: list[ObjectSpec], gripper: str, depth_noise: bool, seed: int) -> SimCell:
-    if gripper not in GRIPPERS:
-        raise ValueError(f"--gripper must be one of {GRIPPERS}, got {gripper!r}")
-    noise = DepthNoise(enabled=True, seed=seed) if depth_noise else None
-    if gripper == "floating":
-        return SimCell(objects, seed=seed, depth_noise=noise)
-    return SimCell(objects, seed=seed, depth_noise=noise, arm=gripper)
-
-
-def execute(cell: SimCell, grasp, gripper: str):
-    if gripper == "floating":
-        return execute_grasp(cell, grasp)
-    from .arm_trial import run_grasp
-    return run_grasp(cell, grasp, gripper=gripper)
+def make_trial_cell(objects: list[ObjectSpec], gripper: str, depth_noise: bool, seed: int) -> SimCell:
+    return make_cell(objects, gripper, seed=seed,
+                     depth_noise=DepthNoise(enabled=True, seed=seed) if depth_noise else None)
 
 
 def trial_seed(seed: int, obj: int, trial: int) -> int:
@@ -102,7 +90,7 @@ def run_trial(cell: SimCell, predictor, obj: int, trial: int, *, gripper: str, s
         except ValueError as exc:
             record["reason"] = f"invalid grasp: {exc}"
         else:
-            result = execute(cell, world, gripper)
+            result = run_grasp(cell, world, gripper)
             record.update(success=bool(result.success), reason=result.reason, lift_m=result.lift_height,
                           position=list(world.position), yaw=world.yaw, width_m=world.width_m)
     t4 = time.perf_counter()
@@ -135,7 +123,7 @@ def _grasp_from_prediction(cell: SimCell, obs, g, gripper: str):
         world = image_grasp_to_world(g.u, g.v, g.angle, g.width, obs.depth, obs.intrinsics, obs.camera_pose)
     except ValueError:
         return None
-    return execute(cell, world, gripper)
+    return run_grasp(cell, world, gripper)
 
 
 def run_clutter_scene(cell: SimCell, predictor, scene: int, *, n_objects: int, gripper: str, seed: int,
@@ -180,7 +168,7 @@ def run_clutter_scene(cell: SimCell, predictor, scene: int, *, n_objects: int, g
 def run_clutter(args, objects: list[ObjectSpec], predictor, report: Path) -> dict:
     if not 1 <= args.clutter <= len(objects):
         raise ValueError(f"--clutter must be between 1 and the pool size {len(objects)}, got {args.clutter}")
-    cell = make_cell(objects, args.gripper, not args.no_depth_noise, args.seed)
+    cell = make_trial_cell(objects, args.gripper, not args.no_depth_noise, args.seed)
     log_path = report / "clutter.jsonl"
     scenes = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] \
         if log_path.exists() else []  # --resume: scenes finished before an interruption
@@ -231,7 +219,7 @@ def run(args) -> dict:
                 done[(r["object"], r["trial"])] = r
     todo = [(i, t) for i, name in enumerate(names) for t in range(args.trials_per_object)
             if (name, t) not in done]
-    cell = make_cell(objects, args.gripper, not args.no_depth_noise, args.seed)
+    cell = make_trial_cell(objects, args.gripper, not args.no_depth_noise, args.seed)
     overlays = 0
     from grasp_perception.visualise import overlay_figure, write_image
 
