@@ -29,7 +29,6 @@ from .visualise import map_to_original, overlay_figure, write_image
 
 def run(args) -> dict:
     device = resolve_device(args.device)
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
     network, card = load_model(args.model, device=device)
     source = make_source(args.dataset, args.root, args.depth)
     indices = (indices_from_split_file(source, args.split_file, args.split) if args.split_file

@@ -36,7 +36,7 @@ def evaluate_network(network: torch.nn.Module, dataset, *, max_width_px: float, 
         x = batch["x"].to(device)
         t0 = time.perf_counter()
         outputs = network(x)
-        if device != "cpu" and torch.device(device).type == "cuda":
+        if torch.device(device).type == "cuda":
             torch.cuda.synchronize()
         maps = [o.float().cpu().numpy() for o in outputs]
         busy_s += time.perf_counter() - t0

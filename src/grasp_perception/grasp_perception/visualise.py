@@ -6,6 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .datasets.transforms import invert
 from .grasp import ImageGrasp
 
 
@@ -50,7 +51,7 @@ def map_to_original(quality: np.ndarray, info) -> np.ndarray:
     (``info``: the ``InputInfo`` of the prepared input); zero outside the network's window."""
     q = np.max(np.asarray(quality), axis=0) if np.ndim(quality) == 3 else np.asarray(quality)
     h, w = info.original_shape
-    back = cv2.invertAffineTransform(np.asarray(info.matrix, dtype=np.float64))
+    back = invert(info.matrix)
     return cv2.warpAffine(q.astype(np.float32), back, (w, h), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 

@@ -70,6 +70,11 @@ def trial_seed(seed: int, obj: int, trial: int) -> int:
     return int(np.random.SeedSequence([seed, obj, trial]).generate_state(1)[0])
 
 
+def world_grasp(obs, g):
+    """The world pose of image grasp ``g`` seen in observation ``obs`` (ValueError if it has none)."""
+    return image_grasp_to_world(g.u, g.v, g.angle, g.width, obs.depth, obs.intrinsics, obs.camera_pose)
+
+
 def run_trial(cell: SimCell, predictor, obj: int, trial: int, *, gripper: str, seed: int) -> tuple[dict, dict]:
     """One trial; returns (record for trials.jsonl, artefacts for overlays)."""
     t0 = time.perf_counter()
@@ -86,7 +91,7 @@ def run_trial(cell: SimCell, predictor, obj: int, trial: int, *, gripper: str, s
         g = pred.grasps[0]
         record.update(u=g.u, v=g.v, angle=g.angle, width_px=g.width, quality=g.quality)
         try:
-            world = image_grasp_to_world(g.u, g.v, g.angle, g.width, obs.depth, obs.intrinsics, obs.camera_pose)
+            world = world_grasp(obs, g)
         except ValueError as exc:
             record["reason"] = f"invalid grasp: {exc}"
         else:
@@ -120,7 +125,7 @@ def summarise(records: list[dict], names: list[str]) -> dict:
 def _grasp_from_prediction(cell: SimCell, obs, g, gripper: str):
     """Execute image grasp ``g``; returns the TrialResult, or None when it has no world pose."""
     try:
-        world = image_grasp_to_world(g.u, g.v, g.angle, g.width, obs.depth, obs.intrinsics, obs.camera_pose)
+        world = world_grasp(obs, g)
     except ValueError:
         return None
     return run_grasp(cell, world, gripper)
