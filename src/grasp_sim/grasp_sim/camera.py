@@ -1,104 +1,36 @@
-"""Pinhole camera model and the PLGP depth-noise model.
+"""The simulated camera's MuJoCo attributes and the PLGP depth-noise model.
 
-Frames: the camera **optical frame** is x right, y down, z forward (ROS ``*_optical_frame``),
-and ``(u, v)`` = (column, row) with integer values at pixel centres (OpenCV/RealSense convention).
+The pinhole model itself (:class:`CameraIntrinsics`) lives in ``grasp_perception.geometry``, shared with
+the perception node; it is re-exported here for the simulator's callers.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
+from grasp_perception.geometry import CameraIntrinsics, realsense_d435_color
+
+__all__ = ["CameraIntrinsics", "DepthNoise", "mujoco_camera_attributes", "realsense_d435_color"]
 
 
-@dataclass(frozen=True)
-class CameraIntrinsics:
-    """Pinhole intrinsics in pixels (no distortion: the RealSense colour stream is rectified)."""
+def mujoco_camera_attributes(intrinsics: CameraIntrinsics) -> dict[str, str]:
+    """MJCF ``<camera>`` attributes that reproduce these intrinsics exactly in MuJoCo's renderer.
 
-    width: int
-    height: int
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-
-    def __post_init__(self):
-        if int(self.width) != self.width or int(self.height) != self.height or self.width < 1 or self.height < 1:
-            raise ValueError(f"CameraIntrinsics width/height must be positive integers, got {self.width}x{self.height}")
-        for name in ("fx", "fy", "cx", "cy"):
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"CameraIntrinsics.{name} must be finite, got {getattr(self, name)}")
-        if self.fx <= 0 or self.fy <= 0:
-            raise ValueError(f"CameraIntrinsics fx/fy must be > 0, got {self.fx}/{self.fy}")
-
-    @classmethod
-    def realsense_d435_color(cls, width: int = 640, height: int = 480) -> "CameraIntrinsics":
-        """Typical D435 colour-stream intrinsics at 640x480 (fx = fy ~ 615 px, centred principal point).
-
-        This gives a ~55 x 43 deg FOV; the datasheet's 69 x 42 deg is the 16:9 (1920x1080) mode, which
-        the 4:3 640x480 mode crops horizontally. Real units differ by a few pixels: override them in
-        config with the values from the camera's ``camera_info``. Other sizes scale the 640x480 values.
-        """
-        s = width / 640.0
-        return cls(width, height, 615.0 * s, 615.0 * s, (width - 1) / 2.0, (height - 1) / 2.0)
-
-    @property
-    def K(self) -> np.ndarray:
-        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
-
-    @property
-    def fovy_deg(self) -> float:
-        """Vertical field of view of a centred camera with this ``fy`` (what a plain MuJoCo ``fovy`` encodes)."""
-        return math.degrees(2.0 * math.atan(self.height / (2.0 * self.fy)))
-
-    def project(self, points_cam: np.ndarray) -> np.ndarray:
-        """``(..., 3)`` points in the optical frame -> ``(..., 2)`` pixel ``(u, v)``; points with z <= 0 give NaN."""
-        p = np.asarray(points_cam, dtype=np.float64)
-        if p.shape[-1] != 3:
-            raise ValueError(f"project: points_cam must have shape (..., 3), got {p.shape}")
-        z = p[..., 2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            uv = np.stack([self.fx * p[..., 0] / z + self.cx, self.fy * p[..., 1] / z + self.cy], axis=-1)
-        uv[z <= 0] = np.nan
-        return uv
-
-    def deproject(self, u, v, depth) -> np.ndarray:
-        """Pixel(s) and z-depth (metres along the optical axis, not range) -> ``(..., 3)`` optical-frame points."""
-        u, v, z = np.broadcast_arrays(np.asarray(u, float), np.asarray(v, float), np.asarray(depth, float))
-        return np.stack([(u - self.cx) * z / self.fx, (v - self.cy) * z / self.fy, z], axis=-1)
-
-    def deproject_image(self, depth: np.ndarray) -> np.ndarray:
-        """``(H, W)`` z-depth image -> ``(H, W, 3)`` point image (NaN where depth is NaN)."""
-        if depth.shape != (self.height, self.width):
-            raise ValueError(f"deproject_image: depth shape {depth.shape} != intrinsics {(self.height, self.width)}")
-        v, u = np.mgrid[0:self.height, 0:self.width]
-        return self.deproject(u, v, depth)
-
-    def mujoco_camera_attributes(self) -> dict[str, str]:
-        """MJCF ``<camera>`` attributes that reproduce these intrinsics exactly in MuJoCo's renderer.
-
-        A plain MuJoCo camera (``fovy``) has square pixels and a principal point at the image centre,
-        which cannot express ``fx != fy`` or an off-centre ``(cx, cy)``. MuJoCo >= 3 accepts
-        ``resolution`` + ``sensorsize`` + ``focalpixel`` + ``principalpixel`` instead. Measured on
-        MuJoCo 4.0 (see test_camera.py): the rendered principal point is
-        ``((W-1)/2 - principalpixel_x, (H-1)/2 - principalpixel_y)``, so the offsets are negated here.
-        The sensor size only sets the length unit of the focal length; any positive value works.
-        """
-        px = 3e-6  # nominal pixel pitch (m); cancels out of the projection
-        ox = (self.width - 1) / 2.0 - self.cx
-        oy = (self.height - 1) / 2.0 - self.cy
-        return {
-            "resolution": f"{self.width} {self.height}",
-            "sensorsize": f"{self.width * px:.9g} {self.height * px:.9g}",
-            "focalpixel": f"{self.fx:.9g} {self.fy:.9g}",
-            "principalpixel": f"{ox:.9g} {oy:.9g}",
-        }
-
-
-def realsense_d435_color(width: int = 640, height: int = 480) -> CameraIntrinsics:
-    """Module-level alias of :meth:`CameraIntrinsics.realsense_d435_color`."""
-    return CameraIntrinsics.realsense_d435_color(width, height)
+    A plain MuJoCo camera (``fovy``) has square pixels and a principal point at the image centre,
+    which cannot express ``fx != fy`` or an off-centre ``(cx, cy)``. MuJoCo >= 3 accepts
+    ``resolution`` + ``sensorsize`` + ``focalpixel`` + ``principalpixel`` instead. Measured on
+    MuJoCo 4.0 (see test_camera.py): the rendered principal point is
+    ``((W-1)/2 - principalpixel_x, (H-1)/2 - principalpixel_y)``, so the offsets are negated here.
+    The sensor size only sets the length unit of the focal length; any positive value works.
+    """
+    px = 3e-6  # nominal pixel pitch (m); cancels out of the projection
+    ox = (intrinsics.width - 1) / 2.0 - intrinsics.cx
+    oy = (intrinsics.height - 1) / 2.0 - intrinsics.cy
+    return {
+        "resolution": f"{intrinsics.width} {intrinsics.height}",
+        "sensorsize": f"{intrinsics.width * px:.9g} {intrinsics.height * px:.9g}",
+        "focalpixel": f"{intrinsics.fx:.9g} {intrinsics.fy:.9g}",
+        "principalpixel": f"{ox:.9g} {oy:.9g}",
+    }
 
 
 class DepthNoise:

@@ -29,7 +29,7 @@ if "MUJOCO_GL" not in os.environ:  # must be set before mujoco creates its GL bi
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .camera import CameraIntrinsics, DepthNoise  # noqa: E402
+from .camera import CameraIntrinsics, DepthNoise, mujoco_camera_attributes  # noqa: E402
 from .objects import ObjectSpec  # noqa: E402
 
 SEG_BACKGROUND = -1  # table, tray, sky
@@ -263,7 +263,7 @@ class SimCell:
         g = self.gripper
         W, H = self.intrinsics.width, self.intrinsics.height
         cam_R_mj = self.camera_pose[:3, :3] @ _OPT_FROM_MJ
-        cam_attr = " ".join(f'{k}="{v}"' for k, v in self.intrinsics.mujoco_camera_attributes().items())
+        cam_attr = " ".join(f'{k}="{v}"' for k, v in mujoco_camera_attributes(self.intrinsics).items())
         half, t = self.tray_half_size, 0.01
         assets, bodies = [], []
         for i, obj in enumerate(self.objects):

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .camera import CameraIntrinsics
+from grasp_perception.geometry import CameraIntrinsics, GraspPose6D, image_grasp_to_camera_pose
+
 from .scene import SimCell
 
 
@@ -103,46 +104,28 @@ def judge_lift(cell: SimCell, z0: dict[int, float], success_lift: float, note: s
     return TrialResult(True, dz, "lifted and held", best)
 
 
+def top_down_grasp(world_grasp: GraspPose6D) -> GraspPose:
+    """The top-down :class:`GraspPose` the cell's executors run for a 6-DoF world grasp: same grasp point and
+    opening, yaw = the closing axis projected onto the horizontal plane (the approach becomes world -z)."""
+    x = world_grasp.closing
+    if math.hypot(x[0], x[1]) < 1e-6:
+        raise ValueError("image_grasp_to_world: the opening direction is vertical in the world (camera_pose "
+                         "looks sideways); a top-down GraspPose cannot represent it")
+    return GraspPose(tuple(world_grasp.position), math.atan2(x[1], x[0]), world_grasp.width_m)
+
+
 def image_grasp_to_world(u: float, v: float, angle: float, width_px: float, depth_image: np.ndarray,
                          intrinsics: CameraIntrinsics, camera_pose: np.ndarray, *, window: int = 5) -> GraspPose:
-    """Convert an image grasp (grasp_perception conventions: u = column, v = row, ``angle``
-    anticlockwise on screen from +u, ``width_px`` = opening in pixels) to a world :class:`GraspPose`.
+    """An image grasp (grasp_perception conventions) seen by a camera at ``camera_pose`` (world_T_optical)
+    -> the top-down world :class:`GraspPose` the simulated executors take.
 
-    The grasp point is deprojected with the median of the valid depths in a ``window`` x ``window``
-    patch (robust to the noise model's dropouts and to edge pixels). The width uses the pixel size
-    at that depth along the opening direction (``width_px * z / fx`` when fx = fy). The yaw is the
-    opening direction rotated into the world and projected onto the horizontal plane.
-    Raises ``ValueError`` naming the parameter for a grasp outside the image or without valid depth.
+    The 6-DoF pose comes from :func:`grasp_perception.geometry.image_grasp_to_camera_pose`, the code the
+    perception node uses; this only moves it into the world and keeps its yaw. Raises ``ValueError``
+    naming the parameter for a grasp outside the image or without valid depth.
     """
-    depth_image = np.asarray(depth_image)
-    W, H = intrinsics.width, intrinsics.height
-    if depth_image.shape != (H, W):
-        raise ValueError(f"depth_image shape {depth_image.shape} does not match intrinsics {(H, W)}")
-    for name, val in (("u", u), ("v", v), ("angle", angle), ("width_px", width_px)):
-        if not math.isfinite(val):
-            raise ValueError(f"image_grasp_to_world: {name} must be finite, got {val}")
-    if not -0.5 <= u < W - 0.5:
-        raise ValueError(f"image_grasp_to_world: u={u} is outside the image (width {W})")
-    if not -0.5 <= v < H - 0.5:
-        raise ValueError(f"image_grasp_to_world: v={v} is outside the image (height {H})")
-    if width_px < 0:
-        raise ValueError(f"image_grasp_to_world: width_px must be >= 0, got {width_px}")
     T = np.asarray(camera_pose, float)
     if T.shape != (4, 4):
         raise ValueError(f"image_grasp_to_world: camera_pose must be 4x4, got {T.shape}")
-    c, r, h = int(round(u)), int(round(v)), max(0, window // 2)
-    patch = depth_image[max(0, r - h):r + h + 1, max(0, c - h):c + h + 1]
-    valid = patch[np.isfinite(patch) & (patch > 0)]
-    if valid.size == 0:
-        raise ValueError(f"image_grasp_to_world: depth_image has no valid depth within {window}x{window} px "
-                         f"of (u={u}, v={v})")
-    z = float(np.median(valid))
-    p_world = T[:3, :3] @ intrinsics.deproject(u, v, z) + T[:3, 3]
-    ca, sa = math.cos(angle), math.sin(angle)
-    d_world = T[:3, :3] @ np.array([ca, -sa, 0.0])  # opening direction (cos a, -sin a) in (u, v)
-    if math.hypot(d_world[0], d_world[1]) < 1e-6:
-        raise ValueError("image_grasp_to_world: the opening direction is vertical in the world (camera_pose "
-                         "looks sideways); a top-down GraspPose cannot represent it")
-    yaw = math.atan2(d_world[1], d_world[0])
-    width_m = width_px * z * math.hypot(ca / intrinsics.fx, sa / intrinsics.fy)
-    return GraspPose(tuple(p_world), yaw, width_m)
+    pose = image_grasp_to_camera_pose(u, v, angle, width_px, depth_image, intrinsics, window=window,
+                                      caller="image_grasp_to_world")
+    return top_down_grasp(pose.transformed(T))
