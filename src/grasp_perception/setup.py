@@ -17,5 +17,7 @@ setup(
     description="Generative grasp networks, grasp maps, datasets, training and evaluation.",
     license="BSD-3-Clause",
     tests_require=["pytest"],
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "realsense_camera = grasp_perception.nodes.realsense_camera_node:main",
+    ]},
 )

@@ -134,30 +134,38 @@ def models_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[3] / "models"
 
 
+def _read_pointer(pointer: Path) -> Path:
+    """A pointer file (like ``models/default``) holds one model folder name, resolved beside it."""
+    name = pointer.read_text().strip()
+    if not name or "/" in name or name.startswith("."):
+        raise ModelFileError(f"{pointer} must hold one model folder name, got {name!r}")
+    return pointer.parent / name
+
+
 def default_model_path() -> Path:
     """The model the stack uses out of the box, named by the one-line file ``models/default``."""
     pointer = models_dir() / "default"
     if not pointer.is_file():
         raise ModelFileError(f"no default model: {pointer} is missing (it names a folder of {models_dir()})")
-    name = pointer.read_text().strip()
-    if not name or "/" in name or name.startswith("."):
-        raise ModelFileError(f"{pointer} must hold one model folder name, got {name!r}")
-    return models_dir() / name
+    return _read_pointer(pointer)
 
 
 def resolve_model_path(path: str | Path) -> tuple[Path, Path]:
-    """Return ``(card_path, weights_path)`` for a model directory, weights file or card file.
+    """Return ``(card_path, weights_path)`` for a model directory, weights file, card file or pointer file.
 
-    The word ``default`` means the model named by ``models/default``.
+    The word ``default`` means the model named by ``models/default``; a small file that is neither a card
+    nor weights (``models/default`` itself) is read as a pointer to the folder it names.
     """
     path = default_model_path() if str(path) == "default" else Path(path)
+    if path.is_file() and path.suffix not in (".safetensors", ".yaml", ".yml") and path.stat().st_size < 256:
+        path = _read_pointer(path)
     if path.is_dir():
         directory = path
     elif path.is_file():
         directory = path.parent
     else:
         raise ModelFileError(f"model path not found: {path} (expected a model directory holding "
-                             f"{CARD_NAME} and {WEIGHTS_NAME})")
+                             f"{CARD_NAME} and {WEIGHTS_NAME}, or 'default')")
     card_path, weights_path = directory / CARD_NAME, directory / WEIGHTS_NAME
     if path.suffix == ".safetensors":
         weights_path = path

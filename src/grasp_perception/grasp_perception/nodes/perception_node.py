@@ -1,0 +1,305 @@
+"""Perception node: latest synchronised RGB-D frame -> ``/plan_grasp`` (grasps in the robot base frame).
+
+Subscribes to colour, aligned depth and camera_info (realsense-ros names by default), keeps the latest
+synchronised set, and answers ``/plan_grasp`` with :class:`grasp_perception.planning.GraspPlanner`.
+The camera -> base transform comes from TF when ``tf2_ros`` is installed and ``calibration`` is empty
+(easy_handeye2 publishes its result as a static TF), else from an easy_handeye2 ``.calib`` file.
+With ``continuous:=true`` it also plans on every frame (up to ``continuous_rate_hz``) and publishes
+the best grasp on ``~/grasp``. Every plan is drawn on ``~/overlay`` and shown as RViz markers on
+``~/markers``.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+import rclpy.duration
+import rclpy.time
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from visualization_msgs.msg import Marker, MarkerArray
+
+from grasp_interfaces.msg import Grasp
+from grasp_interfaces.srv import PlanGrasp
+
+from ..handeye import CalibrationError, load_calibration, link_T_optical
+from ..inference import GraspPredictor
+from ..model_io import ModelFileError
+from ..planning import CameraFrame, GraspPlanner, PlannerConfig, PlanResult, Workspace
+from ..sync import ApproximateTimeSync
+from ..visualise import depth_to_bgr, draw_grasps
+from . import StartupError, topics
+from .conversions import (ConversionError, array_to_image, camera_info_to_intrinsics, depth_from_image,
+                          ns_to_stamp, planned_grasp_to_msg, pose_to_transform, rgb_from_image, stamp_to_ns)
+
+try:  # a full ROS 2 install; absent when ROS comes from PyPI wheels
+    import tf2_ros
+except ImportError:
+    tf2_ros = None
+try:
+    import message_filters
+except ImportError:
+    message_filters = None
+
+PARAMETERS = {  # name: (default, description)
+    "model": ("default", "model folder, its card/weights file, 'default' or the pointer file models/default"),
+    "device": ("cpu", "torch device: cpu, cuda, auto"),
+    "base_frame": ("base_link", "planning frame of the returned grasps (the robot base)"),
+    "calibration": ("", "easy_handeye2 .calib file; empty = look the camera pose up in TF"),
+    "camera_link_to_optical_xyz": ([0.0, 0.0, 0.0], "colour sensor offset from the calibrated camera_link (m), "
+                                   "used with a calibration file whose tracking_base_frame is not the image frame"),
+    "color_topic": (topics.COLOR_TOPIC, "rgb8/bgr8 colour image"),
+    "depth_topic": (topics.DEPTH_TOPIC, "depth aligned to colour: 16UC1 mm or 32FC1 m"),
+    "info_topic": (topics.DEPTH_INFO_TOPIC, "camera_info of the aligned depth (the colour intrinsics)"),
+    "use_color": (True, "subscribe to the colour image (needed by rgb/rgbd models and for the overlay)"),
+    "sync_slop_s": (0.05, "approximate-time sync tolerance between the three topics"),
+    "max_image_age_s": (1.0, "refuse frames older than this (0 = never stale)"),
+    "depth_window": (5, "median window for the grasp depth, px"),
+    "approach": ("optical_axis", "approach direction: optical_axis (PLGP labels) or viewing_ray"),
+    "candidates": (20, "network grasps considered before the workspace filters"),
+    "workspace_roi": ([0.0], "image ROI [u_min, v_min, u_max, v_max] px; [0] = whole image"),
+    "workspace_min": ([0.0], "base-frame box minimum [x, y, z] m; [0] = no box"),
+    "workspace_max": ([0.0], "base-frame box maximum [x, y, z] m"),
+    "continuous": (False, "also plan on every frame and publish the best grasp on ~/grasp"),
+    "continuous_rate_hz": (0.0, "continuous planning rate limit (0 = every synchronised frame)"),
+    "publish_overlay": (True, "draw each plan's grasps on ~/overlay"),
+}
+
+
+def _list_or_none(values, n: int, name: str):
+    values = list(values)
+    if len(values) <= 1:
+        return None
+    if len(values) != n:
+        raise ValueError(f"parameter '{name}' must hold {n} numbers (or [0] for none), got {values}")
+    return tuple(float(v) for v in values)
+
+
+class PerceptionNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("perception", **kwargs)
+        try:
+            self._configure()
+        except Exception:
+            self.destroy_node()  # a node that cannot start leaves nothing behind on the graph
+            raise
+
+    def _configure(self) -> None:
+        for name, (default, description) in PARAMETERS.items():
+            self.declare_parameter(name, default)
+        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self.base_frame = p["base_frame"]
+        try:
+            predictor = GraspPredictor(p["model"], device=p["device"])
+        except ModelFileError as exc:
+            raise StartupError(f"perception: parameter 'model' = {p['model']!r}: {exc}") from exc
+        workspace = Workspace(_list_or_none(p["workspace_roi"], 4, "workspace_roi"),
+                              _list_or_none(p["workspace_min"], 3, "workspace_min"),
+                              _list_or_none(p["workspace_max"], 3, "workspace_max"))
+        self.planner = GraspPlanner(predictor, PlannerConfig(
+            workspace=workspace, max_image_age_s=float(p["max_image_age_s"]), depth_window=int(p["depth_window"]),
+            approach=p["approach"], candidates=int(p["candidates"])))
+        self._tracking_T_optical = link_T_optical(p["camera_link_to_optical_xyz"])
+        self.calibration = None
+        self.tf_buffer = None
+        if p["calibration"]:
+            try:
+                self.calibration = load_calibration(p["calibration"])
+            except CalibrationError as exc:
+                raise StartupError(f"perception: parameter 'calibration' = {p['calibration']!r}: {exc}") from exc
+            if self.calibration.robot_base_frame != self.base_frame:
+                self.get_logger().warn(f"calibration base frame {self.calibration.robot_base_frame!r} differs from "
+                                       f"base_frame {self.base_frame!r}; grasps are in the calibration's frame")
+                self.base_frame = self.calibration.robot_base_frame
+        if tf2_ros is not None and (self.calibration is None or self.calibration.calibration_type == "eye_in_hand"):
+            self.tf_buffer = tf2_ros.Buffer()
+            self._tf_listener = tf2_ros.TransformListener(self.tf_buffer, self)
+        elif self.calibration is None:
+            raise StartupError("perception: parameter 'calibration' is empty and tf2_ros is not installed: "
+                             "give an easy_handeye2 .calib file (or run on a full ROS 2 install with TF)")
+        elif self.calibration.calibration_type == "eye_in_hand":
+            raise StartupError(f"perception: calibration {p['calibration']!r} is eye_in_hand, which needs the "
+                             f"effector pose from TF, and tf2_ros is not installed")
+
+        self._latest: CameraFrame | None = None
+        self._latest_error: str | None = None
+        self._lock = threading.Lock()
+        self._last_continuous = 0.0
+        self.continuous = bool(p["continuous"])
+        self.continuous_period = 1.0 / p["continuous_rate_hz"] if p["continuous_rate_hz"] > 0 else 0.0
+        self.publish_overlay = bool(p["publish_overlay"])
+        self.frames_received = 0
+        self.plans_published = 0
+
+        sensor_qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        sub_group = MutuallyExclusiveCallbackGroup()
+        topics_in = [(p["depth_topic"], Image), (p["info_topic"], CameraInfo)]
+        if p["use_color"]:
+            topics_in.insert(0, (p["color_topic"], Image))
+        self._topic_names = [t for t, _ in topics_in]
+        if message_filters is not None:
+            subs = [message_filters.Subscriber(self, typ, name, qos_profile=sensor_qos, callback_group=sub_group)
+                    for name, typ in topics_in]
+            self._sync = message_filters.ApproximateTimeSynchronizer(subs, 10, p["sync_slop_s"])
+            self._sync.registerCallback(self._on_frame)
+        else:
+            self._sync = ApproximateTimeSync(len(topics_in), self._on_frame, slop_s=p["sync_slop_s"])
+            for i, (name, typ) in enumerate(topics_in):
+                self.create_subscription(typ, name, lambda m, i=i: self._sync.add(i, stamp_to_ns(m.header.stamp), m),
+                                         sensor_qos, callback_group=sub_group)
+        self.grasp_pub = self.create_publisher(Grasp, "~/grasp", 10)
+        self.overlay_pub = self.create_publisher(Image, "~/overlay", 2)
+        self.marker_pub = self.create_publisher(MarkerArray, "~/markers", 2)
+        self.srv = self.create_service(PlanGrasp, "/plan_grasp", self._on_plan_grasp,
+                                       callback_group=MutuallyExclusiveCallbackGroup())
+        self.get_logger().info(
+            f"model {predictor.card.name} ({predictor.card.architecture}, {predictor.card.inputs}); grasps in "
+            f"{self.base_frame!r} via {'TF' if self.calibration is None else 'calibration ' + p['calibration']}; "
+            f"listening on {', '.join(self._topic_names)}")
+
+    # ------------------------------------------------------------------------------------- inputs
+    def _on_frame(self, *msgs) -> None:
+        color = msgs[0] if len(msgs) == 3 else None
+        depth_msg, info = msgs[-2], msgs[-1]
+        try:
+            frame = CameraFrame(depth=depth_from_image(depth_msg, f"depth image ({self._topic_names[-2]})"),
+                                intrinsics=camera_info_to_intrinsics(info, f"camera_info ({self._topic_names[-1]})"),
+                                stamp_ns=stamp_to_ns(depth_msg.header.stamp), frame_id=depth_msg.header.frame_id,
+                                rgb=None if color is None else rgb_from_image(color, f"colour image ({self._topic_names[0]})"))
+            error = None
+        except ConversionError as exc:
+            frame, error = None, str(exc)
+        with self._lock:
+            if frame is not None:
+                self._latest = frame
+            self._latest_error = error
+            self.frames_received += 1
+        if error:
+            self.get_logger().warn(error, throttle_duration_sec=5.0)
+        elif self.continuous and time.monotonic() - self._last_continuous >= self.continuous_period:
+            self._last_continuous = time.monotonic()
+            result = self.plan(max_grasps=1, min_quality=0.0)
+            if result.success:
+                self.grasp_pub.publish(self._to_msgs(result)[0])
+                self.plans_published += 1
+
+    def base_T_camera(self, frame: CameraFrame) -> np.ndarray:
+        """The image frame's pose in ``base_frame`` at the frame's stamp."""
+        if self.calibration is not None and self.calibration.calibration_type == "eye_on_base":
+            tracking_T_optical = (np.eye(4) if frame.frame_id == self.calibration.tracking_base_frame
+                                  else self._tracking_T_optical)
+            return self.calibration.base_T_optical(tracking_T_optical)
+        stamp = rclpy.time.Time(nanoseconds=frame.stamp_ns)
+        timeout = rclpy.duration.Duration(seconds=0.2)
+        if self.calibration is None:
+            tf = self.tf_buffer.lookup_transform(self.base_frame, frame.frame_id, stamp, timeout)
+            return _transform_msg_to_matrix(tf.transform)
+        calib = self.calibration  # eye in hand: effector pose from TF at the image stamp
+        ee = self.tf_buffer.lookup_transform(calib.robot_base_frame, calib.robot_effector_frame, stamp, timeout)
+        tracking_T_optical = (np.eye(4) if frame.frame_id == calib.tracking_base_frame else self._tracking_T_optical)
+        return calib.base_T_optical(tracking_T_optical, _transform_msg_to_matrix(ee.transform))
+
+    # ------------------------------------------------------------------------------------- planning
+    def plan(self, max_grasps: int, min_quality: float) -> PlanResult:
+        with self._lock:
+            frame, error = self._latest, self._latest_error
+        if frame is None and error:
+            return PlanResult(False, f"no usable frame: {error}")
+        if frame is None:
+            return PlanResult(False, f"no synchronised frame received yet on {', '.join(self._topic_names)}")
+        try:
+            base_T_camera = self.base_T_camera(frame)
+        except Exception as exc:  # tf2 lookup/extrapolation errors, eye-in-hand without effector pose
+            return PlanResult(False, f"no transform from {frame.frame_id!r} to {self.base_frame!r}: {exc}",
+                              stamp_ns=frame.stamp_ns)
+        result = self.planner.plan(frame, base_T_camera, now_ns=self.get_clock().now().nanoseconds,
+                                   max_grasps=max_grasps, min_quality=min_quality)
+        self._publish_views(frame, result)
+        return result
+
+    def _to_msgs(self, result: PlanResult) -> list[Grasp]:
+        stamp = ns_to_stamp(result.stamp_ns)
+        return [planned_grasp_to_msg(g, self.base_frame, stamp) for g in result.grasps]
+
+    def _on_plan_grasp(self, request: PlanGrasp.Request, response: PlanGrasp.Response) -> PlanGrasp.Response:
+        result = self.plan(max(1, int(request.max_grasps)), float(request.min_quality))
+        response.success, response.message = result.success, result.message
+        response.grasps = self._to_msgs(result) if result.success else []
+        response.image_stamp = ns_to_stamp(result.stamp_ns)
+        if not result.success:
+            self.get_logger().warn(f"/plan_grasp: {result.message}")
+        return response
+
+    # ------------------------------------------------------------------------------------- outputs
+    def _publish_views(self, frame: CameraFrame, result: PlanResult) -> None:
+        stamp = ns_to_stamp(frame.stamp_ns)
+        if self.publish_overlay and self.overlay_pub.get_subscription_count():
+            base = frame.rgb[..., ::-1] if frame.rgb is not None else depth_to_bgr(frame.depth)
+            img = draw_grasps(np.ascontiguousarray(base), [g.image for g in result.grasps])
+            self.overlay_pub.publish(array_to_image(img[..., ::-1], "rgb8", stamp, frame.frame_id))
+        if self.marker_pub.get_subscription_count():
+            self.marker_pub.publish(grasp_markers(result, self.base_frame, stamp))
+
+
+def grasp_markers(result: PlanResult, frame_id: str, stamp) -> MarkerArray:
+    """Each grasp as an arrow along its approach ending at the grasp point, and a bar across its opening."""
+    from geometry_msgs.msg import Point
+    markers = MarkerArray()
+    clear = Marker(action=Marker.DELETEALL)
+    clear.header.frame_id = frame_id
+    markers.markers.append(clear)
+    for i, g in enumerate(result.grasps):
+        p, a, x, w = g.pose.position, g.pose.approach, g.pose.closing, g.pose.width_m
+        q = float(np.clip(g.image.quality, 0, 1))
+        for kind, pts, scale in ((Marker.ARROW, (p - 0.08 * a, p), (0.005, 0.01, 0.0)),
+                                 (Marker.LINE_LIST, (p - 0.5 * w * x, p + 0.5 * w * x), (0.004, 0.0, 0.0))):
+            m = Marker(type=kind, action=Marker.ADD, id=2 * i + (kind == Marker.LINE_LIST), ns="grasps")
+            m.header.frame_id, m.header.stamp = frame_id, stamp
+            m.pose.orientation.w = 1.0
+            m.points = [Point(x=float(v[0]), y=float(v[1]), z=float(v[2])) for v in pts]
+            m.scale.x, m.scale.y, m.scale.z = scale
+            m.color.r, m.color.g, m.color.b, m.color.a = 1.0 - q, q, 0.2, 1.0
+            markers.markers.append(m)
+    return markers
+
+
+def _transform_msg_to_matrix(t) -> np.ndarray:
+    from geometry_msgs.msg import Pose
+    pose = Pose()
+    pose.position.x, pose.position.y, pose.position.z = t.translation.x, t.translation.y, t.translation.z
+    pose.orientation = t.rotation
+    return pose_to_transform(pose)
+
+
+def create_node(**parameters) -> PerceptionNode:
+    return PerceptionNode(parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()])
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PerceptionNode()
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(2)
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

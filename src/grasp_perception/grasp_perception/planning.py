@@ -1,0 +1,159 @@
+"""From one RGB-D frame to ranked robot-frame grasps, with every check a user needs a clear answer for.
+
+``GraspPlanner.plan`` is what ``/plan_grasp`` runs: network (``GraspPredictor``, preprocessing exactly
+as in training) -> image grasps -> workspace ROI -> 6-DoF pose in the camera frame (``geometry``) ->
+hand-eye transform -> workspace box in the base frame. It never raises on bad input: a
+:class:`PlanResult` with ``success=False`` says which check failed (no frame, stale frame, size or
+unit mismatch, no valid depth, nothing above ``min_quality``, nothing inside the workspace).
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .geometry import APPROACH_MODES, CameraIntrinsics, GraspPose6D, image_grasp_to_camera_pose, is_rigid
+from .grasp import ImageGrasp
+
+
+@dataclass(frozen=True)
+class CameraFrame:
+    """One synchronised RGB-D frame: depth in metres (NaN = no return), aligned to the colour image."""
+
+    depth: np.ndarray
+    intrinsics: CameraIntrinsics
+    stamp_ns: int
+    frame_id: str
+    rgb: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where grasps may be: an image ROI ``(u_min, v_min, u_max, v_max)`` px and/or a base-frame box."""
+
+    roi: tuple[float, float, float, float] | None = None
+    box_min: tuple[float, float, float] | None = None
+    box_max: tuple[float, float, float] | None = None
+
+    def __post_init__(self):
+        if self.roi is not None and (len(self.roi) != 4 or self.roi[0] >= self.roi[2] or self.roi[1] >= self.roi[3]):
+            raise ValueError(f"workspace roi must be [u_min, v_min, u_max, v_max] with min < max, got {self.roi}")
+        if (self.box_min is None) != (self.box_max is None):
+            raise ValueError("workspace box_min and box_max must be given together")
+        if self.box_min is not None and (len(self.box_min) != 3 or len(self.box_max) != 3
+                                         or any(a >= b for a, b in zip(self.box_min, self.box_max))):
+            raise ValueError(f"workspace box must be 3 mins below 3 maxes, got {self.box_min} / {self.box_max}")
+
+    def contains_pixel(self, u: float, v: float) -> bool:
+        return self.roi is None or (self.roi[0] <= u <= self.roi[2] and self.roi[1] <= v <= self.roi[3])
+
+    def contains_point(self, p: np.ndarray) -> bool:
+        return self.box_min is None or bool(np.all(p >= self.box_min) and np.all(p <= self.box_max))
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    workspace: Workspace = Workspace()
+    max_image_age_s: float = 1.0      # older frames are refused as stale (0 = no limit)
+    depth_window: int = 5             # median window for the grasp depth, px
+    approach: str = "optical_axis"    # optical_axis | viewing_ray (see geometry.image_grasp_to_camera_pose)
+    candidates: int = 20              # network grasps considered before filtering
+    depth_range_m: tuple[float, float] = (0.1, 3.0)   # plausible median scene depth: catches unit mistakes
+
+    def __post_init__(self):
+        if self.approach not in APPROACH_MODES:
+            raise ValueError(f"approach must be one of {APPROACH_MODES}, got {self.approach!r}")
+        if self.candidates < 1 or self.depth_window < 1 or self.max_image_age_s < 0:
+            raise ValueError("candidates and depth_window must be >= 1 and max_image_age_s >= 0")
+
+
+@dataclass(frozen=True)
+class PlannedGrasp:
+    image: ImageGrasp          # in the original image's pixels
+    camera_pose: GraspPose6D   # in the camera optical frame
+    pose: GraspPose6D          # in the planning (base) frame
+
+
+@dataclass
+class PlanResult:
+    success: bool
+    message: str
+    grasps: list[PlannedGrasp] = field(default_factory=list)
+    stamp_ns: int = 0
+    timings_ms: dict = field(default_factory=dict)
+    image_grasps: list[ImageGrasp] = field(default_factory=list)   # all network candidates (for overlays)
+
+
+class GraspPlanner:
+    def __init__(self, predictor, config: PlannerConfig = PlannerConfig()):
+        self.predictor = predictor
+        self.config = config
+
+    def check_frame(self, frame: CameraFrame | None, now_ns: int) -> str | None:
+        """Why ``frame`` cannot be planned on, or None."""
+        if frame is None:
+            return "no synchronised colour + depth + camera_info received yet"
+        age = (now_ns - frame.stamp_ns) / 1e9
+        if self.config.max_image_age_s and age > self.config.max_image_age_s:
+            return f"stale images: the latest frame is {age:.2f} s old (max_image_age_s = {self.config.max_image_age_s})"
+        K = frame.intrinsics
+        if frame.depth.shape != (K.height, K.width):
+            return (f"camera_info is {K.width}x{K.height} but the depth image is "
+                    f"{frame.depth.shape[1]}x{frame.depth.shape[0]}")
+        if frame.rgb is not None and frame.rgb.shape[:2] != frame.depth.shape:
+            return (f"colour image {frame.rgb.shape[1]}x{frame.rgb.shape[0]} is not aligned to the depth image "
+                    f"{frame.depth.shape[1]}x{frame.depth.shape[0]} (use depth aligned to colour)")
+        if self.predictor.card.inputs in ("rgb", "rgbd") and frame.rgb is None:
+            return f"model {self.predictor.card.name!r} needs a colour image ({self.predictor.card.inputs})"
+        valid = np.isfinite(frame.depth) & (frame.depth > 0)
+        if not valid.any():
+            return "the depth image has no valid pixels (all zero or NaN)"
+        med = float(np.median(frame.depth[valid]))
+        lo, hi = self.config.depth_range_m
+        if not lo <= med <= hi:
+            return (f"median depth {med:.4g} m is outside the plausible {lo}-{hi} m: is the depth in the units its "
+                    f"encoding declares (16UC1 = millimetres, 32FC1 = metres)?")
+        return None
+
+    def plan(self, frame: CameraFrame | None, base_T_camera: np.ndarray, *, now_ns: int, max_grasps: int = 1,
+             min_quality: float = 0.0) -> PlanResult:
+        problem = self.check_frame(frame, now_ns)
+        if problem:
+            return PlanResult(False, problem, stamp_ns=frame.stamp_ns if frame else 0)
+        if not is_rigid(base_T_camera):
+            return PlanResult(False, "the camera -> base transform is not a rigid 4x4 transform", stamp_ns=frame.stamp_ns)
+        t0 = time.perf_counter()
+        pred = self.predictor.predict(frame.depth, rgb=frame.rgb, top_k=self.config.candidates)
+        t1 = time.perf_counter()
+        dropped: Counter = Counter()
+        kept: list[PlannedGrasp] = []
+        for g in pred.grasps:
+            if len(kept) >= max(1, max_grasps):
+                break
+            if g.quality < min_quality:
+                dropped[f"below min_quality {min_quality:g}"] += 1
+                continue
+            if not self.config.workspace.contains_pixel(g.u, g.v):
+                dropped["outside the workspace ROI"] += 1
+                continue
+            try:
+                cam = image_grasp_to_camera_pose(g.u, g.v, g.angle, g.width, frame.depth, frame.intrinsics,
+                                                 window=self.config.depth_window, approach=self.config.approach)
+            except ValueError:
+                dropped["without valid depth at the grasp pixel"] += 1
+                continue
+            base = cam.transformed(base_T_camera)
+            if not self.config.workspace.contains_point(base.position):
+                dropped["outside the workspace box"] += 1
+                continue
+            kept.append(PlannedGrasp(g, cam, base))
+        t2 = time.perf_counter()
+        timings = {**pred.timings_ms, "network_total": 1e3 * (t1 - t0), "poses": 1e3 * (t2 - t1)}
+        if not kept:
+            why = ", ".join(f"{n} {k}" for k, n in dropped.most_common()) or "the network found no grasp peak"
+            return PlanResult(False, f"no grasp left of {len(pred.grasps)} candidates: {why}", stamp_ns=frame.stamp_ns,
+                              timings_ms=timings, image_grasps=pred.grasps)
+        return PlanResult(True, f"{len(kept)} grasp(s), best quality {kept[0].image.quality:.3f}", kept,
+                          frame.stamp_ns, timings, pred.grasps)
