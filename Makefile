@@ -1,6 +1,9 @@
 # Entry points of the grasp stack. Every target sets up what it needs first.
+SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Every target runs inside the stack's environment: venv, ROS 2 (wheels or /opt/ros/jazzy), install/.
+IN_ENV := . scripts/ros_env.sh &&
 export MUJOCO_GL ?= egl
 
 # `make demo OBJECTS=../shared/data/egad_eval_set TRIALS=5 GRIPPER=widowx`
@@ -15,7 +18,7 @@ setup:
 	@bash scripts/setup.sh
 
 test: setup
-	$(PY) -m pytest -q
+	$(IN_ENV) python -m pytest -q
 
 demo: setup
 	$(PY) -m grasp_sim.trials --model default --objects $(OBJECTS) --trials-per-object $(TRIALS) \

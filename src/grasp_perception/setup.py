@@ -19,5 +19,6 @@ setup(
     tests_require=["pytest"],
     entry_points={"console_scripts": [
         "realsense_camera = grasp_perception.nodes.realsense_camera_node:main",
+        "perception = grasp_perception.nodes.perception_node:main",
     ]},
 )

@@ -17,5 +17,7 @@ setup(
     description="MuJoCo grasp cell: RGB-D camera, floating parallel-jaw gripper, objects, grasp trials.",
     license="BSD-3-Clause",
     tests_require=["pytest"],
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "sim_camera = grasp_sim.nodes.sim_camera_node:main",
+    ]},
 )
