@@ -98,11 +98,6 @@ def realsense_d435_color(width: int = 640, height: int = 480) -> CameraIntrinsic
     return CameraIntrinsics.realsense_d435_color(width, height)
 
 
-def realsense_d435_color(width: int = 640, height: int = 480) -> CameraIntrinsics:
-    """Module-level alias of :meth:`CameraIntrinsics.realsense_d435_color`."""
-    return CameraIntrinsics.realsense_d435_color(width, height)
-
-
 # ----------------------------------------------------------------------------------- rigid transforms
 def make_transform(rotation: np.ndarray | None = None, translation=(0.0, 0.0, 0.0)) -> np.ndarray:
     T = np.eye(4)
@@ -213,7 +208,8 @@ def image_grasp_to_camera_pose(u: float, v: float, angle: float, width_px: float
     p = intrinsics.deproject(u, v, z)
     a_dir = np.array([0.0, 0.0, 1.0]) if approach == "optical_axis" else p / np.linalg.norm(p)
     ca, sa = math.cos(angle), math.sin(angle)
-    d = np.array([ca, -sa, 0.0])  # opening direction (cos a, -sin a) in (u, v) = optical (x, y)
+    # On screen the opening runs along (cos a, -sin a) px; in the optical frame that is (cos a / fx, -sin a / fy).
+    d = np.array([ca / intrinsics.fx, -sa / intrinsics.fy, 0.0])
     x = d - (d @ a_dir) * a_dir
     x /= np.linalg.norm(x)
     R = np.column_stack([x, np.cross(a_dir, x), a_dir])

@@ -38,7 +38,8 @@ class ApproximateTimeSync:
                     return False
                 match.append(best)
             for q, (t, _) in zip(self._queues, match):
-                while q and q[0][0] <= t:
-                    q.popleft()
+                kept = [item for item in q if item[0] > t]  # consume the match and anything older
+                q.clear()
+                q.extend(kept)
         self.callback(*(m for _, m in match))
         return True

@@ -116,9 +116,6 @@ def test_closing_axis_along_image_axes_fx_ne_fy(approach, angle):
     np.testing.assert_allclose(_screen_direction(pose, K), [math.cos(angle), -math.sin(angle)], atol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="geometry.image_grasp_to_camera_pose builds the closing axis from "
-                   "(cos a, -sin a, 0) in metric optical x/y, ignoring fx != fy; its on-screen projection is "
-                   "along (fx cos a, -fy sin a), not (cos a, -sin a), while width_m assumes the latter")
 @pytest.mark.parametrize("approach", ["optical_axis", "viewing_ray"])
 @pytest.mark.parametrize("angle", [0.5, -1.0])
 def test_closing_axis_projects_along_screen_direction_fx_ne_fy(approach, angle):

@@ -28,16 +28,22 @@ from .conversions import array_to_image, intrinsics_to_camera_info, ns_to_stamp
 
 # REP 2003: sensor drivers publish reliable (a best-effort subscriber still matches)
 QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE)
+PARAMETERS = {  # name: (default, description)
+    "serial": ("", "serial number of the camera to open; empty = the first one found"),
+    "color_profile": ("640x480x30", "colour stream WIDTHxHEIGHTxFPS"),
+    "depth_profile": ("640x480x30", "depth stream WIDTHxHEIGHTxFPS (aligned to colour before publishing)"),
+    "playback_file": ("", "replay this recording (.db3 from rs.recorder) instead of a device"),
+    "repeat_playback": (False, "loop the recording"),
+    "frame_id": (topics.CAMERA_FRAME, "frame of the images and camera_info"),
+    "retry_period_s": (2.0, "seconds between attempts to open a missing device"),
+}
 NO_FRAMES_REOPEN_S = 5.0  # a live camera silent this long is closed and reopened (unplugged, USB reset)
 
 
 class RealSenseCameraNode(Node):
     def __init__(self, **kwargs):
         super().__init__("camera", **kwargs)
-        p = {name: self.declare_parameter(name, default).value for name, default in (
-            ("serial", ""), ("color_profile", "640x480x30"), ("depth_profile", "640x480x30"),
-            ("playback_file", ""), ("repeat_playback", False), ("frame_id", topics.CAMERA_FRAME),
-            ("retry_period_s", 2.0))}
+        p = {name: self.declare_parameter(name, default).value for name, (default, _) in PARAMETERS.items()}
         try:
             color, depth = parse_profile(p["color_profile"]), parse_profile(p["depth_profile"])
         except ValueError as exc:
