@@ -1,0 +1,165 @@
+"""/plan_grasp over real DDS on the simulated cell: latency, continuous rate and accuracy.
+
+    source scripts/ros_env.sh && python benchmarks/bench_plan_grasp.py [--scenes 10] [--calls 20]
+
+Prints (1) /plan_grasp round-trip ms (median, p95) with camera, perception and client in one process,
+and across processes (the runner in a subprocess, the client here); (2) the perception rate in
+continuous mode (grasps published per second while the simulated camera runs at 10 Hz); (3) for a
+top-down and a 25 deg tilted camera over N scenes (one procedural object each, PLGP depth noise):
+the horizontal distance of the best grasp from the object's centre, the reprojection error of the
+grasp position onto its planned pixel, and the angle between the grasp's approach and the camera's
+optical axis. Results also go to runs/bench_plan_grasp.md.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+
+from grasp_interfaces.msg import Grasp
+from grasp_interfaces.srv import PlanGrasp
+from grasp_perception.geometry import invert_transform
+from grasp_perception.handeye import save_calibration
+from grasp_perception.nodes.conversions import pose_to_transform
+from grasp_perception.nodes.perception_node import create_node as perception_node
+from grasp_sim.cell_setup import CellSettings, base_T_camera, sim_calibration, world_T_base
+from grasp_sim.nodes.sim_camera_node import create_node as sim_camera_node
+
+BASE = "wx250s/base_link"
+
+
+def call(executor, client, n: int, max_grasps: int = 1):
+    times, last = [], None
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fut = client.call_async(PlanGrasp.Request(max_grasps=max_grasps))
+        executor.spin_until_future_complete(fut, timeout_sec=10)
+        last = fut.result()
+        if last is not None and last.success:
+            times.append(1e3 * (time.perf_counter() - t0))
+    return times, last
+
+
+def pct(xs, q):
+    return float(np.percentile(xs, q)) if xs else float("nan")
+
+
+def in_process(args, tmp: Path, lines: list[str]) -> None:
+    rows = []
+    for tilt in (0.0, 25.0):
+        settings = CellSettings(arm="widowx", n_objects=args.scenes, camera_tilt_deg=tilt)
+        calib = save_calibration(tmp / f"sim{tilt:.0f}.calib", sim_calibration(settings, BASE))
+        cam = sim_camera_node(**{k: getattr(settings, k) for k in CellSettings.__dataclass_fields__},
+                              base_frame=BASE, initial_objects=[0])
+        per = perception_node(calibration=str(calib), base_frame=BASE, continuous=(tilt == 0.0))
+        client_node = rclpy.create_node("bench_client")
+        got = []
+        client_node.create_subscription(Grasp, "/perception/grasp", got.append, 10)
+        client = client_node.create_client(PlanGrasp, "/plan_grasp")
+        ex = MultiThreadedExecutor(num_threads=4)
+        for n in (cam, per):
+            ex.add_node(n)
+        th = threading.Thread(target=ex.spin, daemon=True)
+        th.start()
+        cex = SingleThreadedExecutor()
+        cex.add_node(client_node)
+        client.wait_for_service(timeout_sec=10)
+        time.sleep(1.0)
+        if tilt == 0.0:
+            got.clear()
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 5.0:
+                cex.spin_once(timeout_sec=0.1)
+            rate = len(got) / (time.monotonic() - t0)
+            per.continuous = False
+            lines.append(f"- continuous mode: {rate:.1f} grasps/s published (simulated camera at 10 Hz, "
+                         f"{per.frames_received} frames received)")
+            times, _ = call(cex, client, args.calls)
+            lines.append(f"- /plan_grasp round trip, one process: median {statistics.median(times):.1f} ms, "
+                         f"p95 {pct(times, 95):.1f} ms ({len(times)} calls)")
+        cell, K = cam.cell, cam.cell.intrinsics
+        cam_T = base_T_camera(settings)
+        dist, reproj, tilt_err = [], [], []
+        for i in range(args.scenes):
+            with cam.lock:
+                cell.reset(i, seed=1000 + i)
+            time.sleep(0.35)  # a fresh frame of the new scene
+            _, res = call(cex, client, 1)
+            if res is None or not res.success:
+                continue
+            g = res.grasps[0]
+            T = pose_to_transform(g.pose.pose)
+            obj_base = invert_transform(world_T_base("widowx")) @ np.r_[cell.object_pose(i)[0], 1.0]
+            dist.append(1e3 * float(np.hypot(*(T[:2, 3] - obj_base[:2]))))
+            p_cam = invert_transform(cam_T) @ T[:, 3]
+            uv = K.project(p_cam[:3])
+            reproj.append(float(np.hypot(uv[0] - g.center_u, uv[1] - g.center_v)))
+            optical = cam_T[:3, 2]
+            tilt_err.append(math.degrees(math.acos(np.clip(T[:3, 2] @ optical, -1, 1))))
+        rows.append((tilt, len(dist), dist, reproj, tilt_err))
+        ex.shutdown()
+        for n in (cam, per, client_node):
+            n.destroy_node()
+    lines.append("")
+    lines.append("| camera | scenes planned | grasp to object centre, mm (median / max) | reprojection px (max) | "
+                 "approach vs optical axis, deg (max) |")
+    lines.append("|---|---|---|---|---|")
+    for tilt, n, d, r, a in rows:
+        lines.append(f"| {'top-down' if tilt == 0 else f'tilted {tilt:.0f} deg'} | {n}/{args.scenes} | "
+                     f"{statistics.median(d):.1f} / {max(d):.1f} | {max(r):.3f} | {max(a):.3f} |")
+
+
+def across_processes(args, tmp: Path, lines: list[str]) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "grasp_bringup.run", "widowx", "use_sim:=true",
+                             f"output_dir:={tmp}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    node = rclpy.create_node("bench_client_x")
+    try:
+        client = node.create_client(PlanGrasp, "/plan_grasp")
+        client.wait_for_service(timeout_sec=60)
+        ex = SingleThreadedExecutor()
+        ex.add_node(node)
+        time.sleep(2.0)
+        times, _ = call(ex, client, args.calls)
+        lines.append(f"- /plan_grasp round trip, across processes (runner + this client): median "
+                     f"{statistics.median(times):.1f} ms, p95 {pct(times, 95):.1f} ms ({len(times)} calls)")
+    finally:
+        node.destroy_node()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--scenes", type=int, default=10)
+    p.add_argument("--calls", type=int, default=20)
+    args = p.parse_args()
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    rclpy.init()
+    lines = [f"# /plan_grasp on the simulated cell ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores)", "",
+             "Default model, WidowX cell, procedural objects (pool seed 1000), PLGP depth noise, 640x480.", ""]
+    with tempfile.TemporaryDirectory() as tmp:
+        in_process(args, Path(tmp), lines)
+        lines.append("")
+        across_processes(args, Path(tmp), lines)
+    rclpy.shutdown()
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = Path("runs/bench_plan_grasp.md")
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
