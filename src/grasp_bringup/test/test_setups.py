@@ -98,7 +98,8 @@ def test_packages_are_colcon_packages_of_the_right_type():
                          capture_output=True, text=True, cwd=REPO)
     assert colcon and out.returncode == 0, out.stderr
     types = dict(re.findall(r"^(\S+)\s+\S+\s+\((\S+)\)", out.stdout, re.M))
-    assert types == {"grasp_bringup": "ros.ament_python", "grasp_interfaces": "ros.ament_cmake",
+    assert types == {"grasp_bringup": "ros.ament_python", "grasp_execution": "ros.ament_python",
+                     "grasp_interfaces": "ros.ament_cmake",
                      "grasp_perception": "ros.ament_python", "grasp_sim": "ros.ament_python"}
 
 

@@ -1,0 +1,1 @@
+"""Grasp execution: trial runner, grasp executors and per-trial rosbag2 recording."""
