@@ -61,6 +61,7 @@ class PlannerConfig:
     approach: str = "optical_axis"    # optical_axis | viewing_ray (see geometry.image_grasp_to_camera_pose)
     candidates: int = 20              # network grasps considered before filtering
     depth_range_m: tuple[float, float] = (0.1, 3.0)   # plausible median scene depth: catches unit mistakes
+    level_table: bool = True          # remove the support plane's slope from the network input (tilted cameras)
 
     def __post_init__(self):
         if self.approach not in APPROACH_MODES:
@@ -84,6 +85,36 @@ class PlanResult:
     stamp_ns: int = 0
     timings_ms: dict = field(default_factory=dict)
     image_grasps: list[ImageGrasp] = field(default_factory=list)   # all network candidates (for overlays)
+
+
+def level_support_plane(depth: np.ndarray, inlier_m: float = 0.005, iterations: int = 3,
+                        samples: int = 4000, seed: int = 0) -> np.ndarray:
+    """``depth`` with the slope of its dominant plane (the table) removed, its centre depth kept.
+
+    The networks were trained on top-down views, where the table is a constant depth that the input
+    normalisation (``depth - mean``) removes; a tilted camera sees the table as a ramp the network has
+    never seen (with the default model its best grasps move onto the empty table). Fitting
+    ``z = a u + b v + c`` by least squares, refitted on the points within ``inlier_m`` of the table (objects
+    are nearer than it), and subtracting ``a (u - cx) + b (v - cy)`` levels the table and leaves
+    objects' heights above it. A level table gives a ~zero slope, so top-down frames are unchanged.
+    """
+    h, w = depth.shape
+    valid = np.flatnonzero(np.isfinite(depth) & (depth > 0))
+    if valid.size < 100:
+        return depth
+    idx = np.random.default_rng(seed).choice(valid, size=min(samples, valid.size), replace=False)
+    v, u = np.divmod(idx, w)
+    z = depth.ravel()[idx].astype(np.float64)
+    A = np.column_stack([u, v, np.ones_like(u)]).astype(np.float64)
+    keep = np.ones(z.size, bool)
+    for _ in range(iterations):
+        coef, *_ = np.linalg.lstsq(A[keep], z[keep], rcond=None)
+        resid = z - A @ coef
+        keep = np.abs(resid) < max(inlier_m, 3 * np.std(resid[keep]))
+        if keep.sum() < 50:
+            return depth
+    uu, vv = np.meshgrid(np.arange(w) - (w - 1) / 2, np.arange(h) - (h - 1) / 2)
+    return (depth - (coef[0] * uu + coef[1] * vv)).astype(np.float32)
 
 
 class GraspPlanner:
@@ -125,7 +156,8 @@ class GraspPlanner:
         if not is_rigid(base_T_camera):
             return PlanResult(False, "the camera -> base transform is not a rigid 4x4 transform", stamp_ns=frame.stamp_ns)
         t0 = time.perf_counter()
-        pred = self.predictor.predict(frame.depth, rgb=frame.rgb, top_k=self.config.candidates)
+        net_depth = level_support_plane(frame.depth) if self.config.level_table else frame.depth
+        pred = self.predictor.predict(net_depth, rgb=frame.rgb, top_k=self.config.candidates)
         t1 = time.perf_counter()
         dropped: Counter = Counter()
         kept: list[PlannedGrasp] = []

@@ -236,3 +236,20 @@ def test_math_sanity_of_the_scene():
     u0, u1, v0, v1 = _box_footprint_px()
     assert math.isclose(u1 - u0, 0.04 * 615 / 0.57) and 0 < u0 and u1 < W and 0 < v0 and v1 < H
     assert (scene_depth() == BOX_TOP_Z).sum() > 40 * 60
+
+
+def test_level_support_plane_removes_a_tilted_table_and_keeps_objects():
+    from grasp_perception.planning import level_support_plane
+    h, w = 480, 640
+    vv, uu = np.mgrid[0:h, 0:w]
+    table = 0.6 + 0.0004 * (uu - (w - 1) / 2) - 0.0002 * (vv - (h - 1) / 2)  # a ramp of ~26 cm across
+    depth = table.astype(np.float32)
+    depth[200:260, 300:360] -= 0.03          # a 3 cm object standing on it
+    depth[::7, ::11] = np.nan                # dropouts are ignored
+    out = level_support_plane(depth)
+    floor = np.isfinite(out) & (np.abs(depth - table) < 1e-6)
+    assert np.nanstd(out[floor]) < 1e-4 and abs(np.nanmean(out[floor]) - 0.6) < 1e-3
+    np.testing.assert_allclose(np.nanmean(out[floor]) - np.nanmean(out[200:260, 300:360]), 0.03, atol=1e-4)
+    assert np.isnan(out[0, 0])
+    flat = np.full((h, w), 0.6, np.float32)
+    np.testing.assert_allclose(level_support_plane(flat), flat, atol=1e-6)  # top-down: unchanged

@@ -64,6 +64,7 @@ PARAMETERS = {  # name: (default, description)
     "depth_window": (5, "median window for the grasp depth, px"),
     "approach": ("optical_axis", "approach direction: optical_axis (PLGP labels) or viewing_ray"),
     "candidates": (20, "network grasps considered before the workspace filters"),
+    "level_table": (True, "remove the table plane's slope from the network input (for tilted cameras)"),
     "workspace_roi": ([0.0], "image ROI [u_min, v_min, u_max, v_max] px; [0] = whole image"),
     "workspace_min": ([0.0], "base-frame box minimum [x, y, z] m; [0] = no box"),
     "workspace_max": ([0.0], "base-frame box maximum [x, y, z] m"),
@@ -105,7 +106,7 @@ class PerceptionNode(Node):
                               _list_or_none(p["workspace_max"], 3, "workspace_max"))
         self.planner = GraspPlanner(predictor, PlannerConfig(
             workspace=workspace, max_image_age_s=float(p["max_image_age_s"]), depth_window=int(p["depth_window"]),
-            approach=p["approach"], candidates=int(p["candidates"])))
+            approach=p["approach"], candidates=int(p["candidates"]), level_table=bool(p["level_table"])))
         self._tracking_T_optical = link_T_optical(p["camera_link_to_optical_xyz"])
         self.calibration = None
         self.tf_buffer = None
@@ -185,10 +186,13 @@ class PerceptionNode(Node):
             self.get_logger().warn(error, throttle_duration_sec=5.0)
         elif self.continuous and time.monotonic() - self._last_continuous >= self.continuous_period:
             self._last_continuous = time.monotonic()
-            result = self.plan(max_grasps=1, min_quality=0.0)
-            if result.success:
-                self.grasp_pub.publish(self._to_msgs(result)[0])
-                self.plans_published += 1
+            try:  # an exception here would stop the executor of every node in the process
+                result = self.plan(max_grasps=1, min_quality=0.0)
+                if result.success:
+                    self.grasp_pub.publish(self._to_msgs(result)[0])
+                    self.plans_published += 1
+            except Exception as exc:
+                self.get_logger().error(f"continuous planning failed: {exc!r}", throttle_duration_sec=5.0)
 
     def base_T_camera(self, frame: CameraFrame) -> np.ndarray:
         """The image frame's pose in ``base_frame`` at the frame's stamp."""
