@@ -89,3 +89,12 @@ def test_bad_model_files_give_clear_errors(tmp_path):
     (tmp_path / "m" / "card.yaml").unlink()
     with pytest.raises(ModelFileError, match="model file missing: .*card.yaml"):
         load_model(tmp_path / "m")
+
+
+def test_every_way_of_naming_the_default_model_resolves_to_it():
+    """`model:=default`, `model:=models/default` (the pointer file) and the folder itself are one model."""
+    from grasp_perception.model_io import models_dir, resolve_model_path
+    folder = models_dir() / (models_dir() / "default").read_text().strip()
+    expected = resolve_model_path(folder)
+    for name in ("default", models_dir() / "default", folder / "card.yaml", folder / "model.safetensors"):
+        assert [p.resolve() for p in resolve_model_path(name)] == [p.resolve() for p in expected], name
