@@ -18,6 +18,7 @@ LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
 
 
 def test_every_launch_file_loads_an_existing_setup():
+    # (test_launch_sim.py starts one with launch_pytest where ROS 2 launch is installed)
     assert {p.name for p in LAUNCH_FILES} >= {"widowx.launch.py", "kinova.launch.py"}
     for path in LAUNCH_FILES:
         tree = ast.parse(path.read_text())
@@ -105,15 +106,3 @@ def test_packages_are_colcon_packages_of_the_right_type():
 
 def test_config_dir_is_the_repository_config():
     assert config_dir() == REPO / "config"
-
-
-def test_launch_files_start_and_answer_plan_grasp():
-    """Where ROS 2 launch is installed (the Docker image), the real launch file is built for the sim set-up."""
-    pytest.importorskip("launch_ros", reason="launch_ros is not installed (ROS 2 from PyPI has no launch)")
-    pytest.importorskip("launch_pytest", reason="launch_pytest is not installed")
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("widowx_launch", REPO / "launch" / "widowx.launch.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    ld = module.generate_launch_description()
-    assert any(type(e).__name__ == "OpaqueFunction" for e in ld.entities)
