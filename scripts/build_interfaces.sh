@@ -22,6 +22,7 @@ if [ ! -f "$VENV/.use-distro" ]; then
         $SUDO ln -sfn "$npinc" "$prefix/lib/python3.11/site-packages/numpy/_core/include"
     fi
 fi
+mkdir -p build
 echo "setup: colcon build grasp_interfaces"
 colcon --log-base build/log build --base-paths src --build-base build/colcon --install-base install \
     --packages-select grasp_interfaces --event-handlers console_cohesion- summary- >build/colcon-interfaces.log 2>&1 \
