@@ -11,16 +11,18 @@ RGB-D camera (with the PLGP depth-noise model unless --no-depth-noise), runs the
 through the camera intrinsics and extrinsics into the world, and executes it: approach, close,
 lift 10 cm, hold; success if the object stays lifted. Prints a per-object table and writes the JSON,
 an EGAD heatmap (letters A-G x digits 0-6) when the objects are EGAD's, a few grasp overlays, and
-``trials.jsonl`` with one line per trial, which ``--resume`` continues after an interruption.
+``trials.jsonl`` (a settings header, then one line per trial), which ``--resume`` continues after an
+interruption; a resume with other settings (model, gripper, objects, seed, ...) is refused.
+
+The protocol, its log and its report are :mod:`grasp_sim.protocol`, shared with the ROS trial
+runner; this module supplies the simulated arena (:class:`SimTrialExecutor`).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,7 @@ from tqdm import tqdm
 
 from .camera import DepthNoise
 from .objects import ObjectSpec, load_mesh_objects, procedural_objects
-from .report import egad_cell, format_object_table, write_egad_heatmap
+from .protocol import TrialLog, finish, run_protocol
 from .scene import SimCell
 from .arm_trial import GRIPPERS, make_cell, run_grasp
 from .trial import image_grasp_to_world
@@ -75,51 +77,50 @@ def world_grasp(obs, g):
     return image_grasp_to_world(g.u, g.v, g.angle, g.width, obs.depth, obs.intrinsics, obs.camera_pose)
 
 
-def run_trial(cell: SimCell, predictor, obj: int, trial: int, *, gripper: str, seed: int) -> tuple[dict, dict]:
-    """One trial; returns (record for trials.jsonl, artefacts for overlays)."""
-    t0 = time.perf_counter()
-    cell.reset(obj, seed=trial_seed(seed, obj, trial))
-    t1 = time.perf_counter()
-    obs = cell.render()
-    t2 = time.perf_counter()
-    pred = predictor.predict(obs.depth, rgb=obs.rgb, top_k=1)
-    t3 = time.perf_counter()
-    record = {"object": cell.objects[obj].name, "object_index": obj, "trial": trial, "success": False}
-    if not pred.grasps:
-        record["reason"] = "no grasp predicted"
-    else:
-        g = pred.grasps[0]
-        record.update(u=g.u, v=g.v, angle=g.angle, width_px=g.width, quality=g.quality)
-        try:
-            world = world_grasp(obs, g)
-        except ValueError as exc:
-            record["reason"] = f"invalid grasp: {exc}"
+class SimTrialExecutor:
+    """The protocol's TrialExecutor in simulation: reset re-drops the object, attempt grasps it.
+
+    After each attempt, ``last`` holds the observation and prediction (for overlays).
+    """
+
+    def __init__(self, cell: SimCell, predictor, gripper: str, seed: int):
+        self.cell, self.predictor, self.gripper, self.seed = cell, predictor, gripper, seed
+        self.last: dict = {}
+        self._reset_ms = float("nan")
+
+    def reset(self, object_index: int, trial: int) -> None:
+        """Drop object ``object_index`` at a random pose seeded by (seed, object, trial)."""
+        t0 = time.perf_counter()
+        self.cell.reset(object_index, seed=trial_seed(self.seed, object_index, trial))
+        self._reset_ms = 1e3 * (time.perf_counter() - t0)
+
+    def attempt(self, object_index: int, trial: int) -> dict:
+        """Render, predict the best grasp, map it into the world and execute it."""
+        cell = self.cell
+        t1 = time.perf_counter()
+        obs = cell.render()
+        t2 = time.perf_counter()
+        pred = self.predictor.predict(obs.depth, rgb=obs.rgb, top_k=1)
+        t3 = time.perf_counter()
+        record = {"success": False}
+        if not pred.grasps:
+            record["reason"] = "no grasp predicted"
         else:
-            result = run_grasp(cell, world, gripper)
-            record.update(success=bool(result.success), reason=result.reason, lift_m=result.lift_height,
-                          position=list(world.position), yaw=world.yaw, width_m=world.width_m)
-    t4 = time.perf_counter()
-    record["ms"] = {"reset": 1e3 * (t1 - t0), "render": 1e3 * (t2 - t1), "inference": 1e3 * (t3 - t2),
-                    "grasp": 1e3 * (t4 - t3)}
-    return record, {"obs": obs, "pred": pred}
-
-
-def summarise(records: list[dict], names: list[str]) -> dict:
-    per_object = {n: {"successes": 0, "attempts": 0} for n in names}
-    for r in records:
-        per_object[r["object"]]["attempts"] += 1
-        per_object[r["object"]]["successes"] += int(r["success"])
-    for r in per_object.values():
-        r["rate"] = r["successes"] / r["attempts"] if r["attempts"] else None
-    n = sum(r["attempts"] for r in per_object.values())
-    s = sum(r["successes"] for r in per_object.values())
-    timings = {k: float(np.mean([r["ms"][k] for r in records])) for k in ("reset", "render", "inference", "grasp")} \
-        if records else {}
-    # Group failures by the first clause of their reason ("unreachable: ..." -> "unreachable").
-    failures = Counter(re.sub(r"-?\d+(\.\d+)?", "#", re.split(r"[:;(]", r["reason"])[0].strip())
-                       for r in records if not r["success"])
-    return {"per_object": per_object, "n_trials": n, "successes": s, "success_rate": s / n if n else None,
-            "mean_ms_per_trial": timings, "failure_reasons": dict(failures.most_common())}
+            g = pred.grasps[0]
+            record.update(u=g.u, v=g.v, angle=g.angle, width_px=g.width, quality=g.quality)
+            try:
+                world = world_grasp(obs, g)
+            except ValueError as exc:
+                record["reason"] = f"invalid grasp: {exc}"
+            else:
+                result = run_grasp(cell, world, self.gripper)
+                record.update(success=bool(result.success), reason=result.reason, lift_m=result.lift_height,
+                              position=list(world.position), yaw=world.yaw, width_m=world.width_m)
+        t4 = time.perf_counter()
+        record["ms"] = {"reset": self._reset_ms, "render": 1e3 * (t2 - t1), "inference": 1e3 * (t3 - t2),
+                        "grasp": 1e3 * (t4 - t3)}
+        self.last = {"obs": obs, "pred": pred}
+        return record
 
 
 def _grasp_from_prediction(cell: SimCell, obs, g, gripper: str):
@@ -170,24 +171,18 @@ def run_clutter_scene(cell: SimCell, predictor, scene: int, *, n_objects: int, g
             "ap": ap_hits / ap_top_k, "ap_top_k": ap_top_k}
 
 
-def run_clutter(args, objects: list[ObjectSpec], predictor, report: Path) -> dict:
+def run_clutter(args, objects: list[ObjectSpec], predictor, log: TrialLog) -> dict:
     if not 1 <= args.clutter <= len(objects):
         raise ValueError(f"--clutter must be between 1 and the pool size {len(objects)}, got {args.clutter}")
     cell = make_trial_cell(objects, args.gripper, not args.no_depth_noise, args.seed)
-    log_path = report / "clutter.jsonl"
-    scenes = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] \
-        if log_path.exists() else []  # --resume: scenes finished before an interruption
-    done = {r["scene"] for r in scenes}
-    todo = [s for s in range(args.scenes) if s not in done]
-    with open(log_path, "a") as log:
+    try:
+        todo = [s for s in range(args.scenes) if s not in log]  # --resume: skip the scenes finished before
         for scene in tqdm(todo, desc="scenes", unit="scene", disable=args.no_progress):
-            rec = run_clutter_scene(cell, predictor, scene, n_objects=args.clutter, gripper=args.gripper,
-                                    seed=args.seed, max_failures=args.max_failures, ap_top_k=args.ap_top_k)
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            scenes.append(rec)
-    cell.close()
-    scenes = sorted((r for r in scenes if r["scene"] < args.scenes), key=lambda r: r["scene"])
+            log.append(run_clutter_scene(cell, predictor, scene, n_objects=args.clutter, gripper=args.gripper,
+                                         seed=args.seed, max_failures=args.max_failures, ap_top_k=args.ap_top_k))
+    finally:
+        cell.close()
+    scenes = sorted((r for r in log.records().values() if r["scene"] < args.scenes), key=lambda r: r["scene"])
     summary = {"mode": "clutter", "objects_per_scene": args.clutter, "n_scenes": len(scenes),
                **{k.upper(): float(np.mean([r[k] for r in scenes])) for k in ("sr", "pc", "ap")},
                "ap_top_k": args.ap_top_k, "max_failures": args.max_failures, "scenes": scenes}
@@ -196,19 +191,38 @@ def run_clutter(args, objects: list[ObjectSpec], predictor, report: Path) -> dic
     return summary
 
 
+def run_settings(args, names: list[str], model_name: str) -> dict:
+    """What a resumed run must share with the logged one (the log's header)."""
+    def where(p: str) -> str:
+        return str(Path(p).resolve()) if Path(p).exists() else str(p)
+
+    procedural = args.objects == "procedural"
+    settings = {"model": where(str(args.model)), "model_name": model_name, "random_weights": args.random_weights,
+                "gripper": args.gripper, "objects": args.objects if procedural else where(args.objects),
+                "object_names": names, "depth_noise": not args.no_depth_noise, "seed": args.seed}
+    if procedural:
+        settings.update(n_objects=args.n_objects, objects_seed=args.objects_seed)
+    else:
+        settings["max_extent"] = args.max_extent
+    if args.clutter:
+        settings.update(clutter=args.clutter, scenes=args.scenes, max_failures=args.max_failures,
+                        ap_top_k=args.ap_top_k)
+    else:
+        settings["trials_per_object"] = args.trials_per_object
+    return settings
+
+
 def run(args) -> dict:
     report = Path(args.report)
-    log_path = report / ("clutter.jsonl" if args.clutter else "trials.jsonl")
-    if log_path.exists() and not args.resume:
-        raise FileExistsError(f"{report} already holds trials ({log_path}); pass --resume to continue "
-                              f"them or choose another --report folder")
-    report.mkdir(parents=True, exist_ok=True)
     objects = load_objects(args.objects, n_procedural=args.n_objects, seed=args.objects_seed,
                            max_extent_m=args.max_extent)
     names = [o.name for o in objects]
     predictor = make_predictor(args.model, args.random_weights)
+    settings = run_settings(args, names, predictor.card.name)
     if args.clutter:
-        summary = run_clutter(args, objects, predictor, report)
+        log = TrialLog.open(report / "clutter.jsonl", settings, args.resume, key=lambda r: r["scene"],
+                            may_change=("scenes",))
+        summary = run_clutter(args, objects, predictor, log)
         summary.update({"model": str(args.model), "model_name": predictor.card.name, "gripper": args.gripper,
                         "objects": args.objects, "random_weights": args.random_weights,
                         "depth_noise": not args.no_depth_noise, "seed": args.seed})
@@ -216,50 +230,38 @@ def run(args) -> dict:
         out.write_text(json.dumps(summary, indent=1))
         print(f"report: {report} (results {out})")
         return summary
-    done = {}
-    if log_path.exists():
-        for line in log_path.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                done[(r["object"], r["trial"])] = r
-    todo = [(i, t) for i, name in enumerate(names) for t in range(args.trials_per_object)
-            if (name, t) not in done]
-    cell = make_trial_cell(objects, args.gripper, not args.no_depth_noise, args.seed)
-    overlays = 0
+    log = TrialLog.open(report / "trials.jsonl", settings, args.resume)
+    floor = " (random weights)" if args.random_weights is not None else ""
+    print(f"{len(objects)} objects x {args.trials_per_object} trials, gripper {args.gripper}, "
+          f"model {predictor.card.name}{floor}, "
+          f"depth noise {'off' if args.no_depth_noise else 'on'}; {len(log)} trials already done", flush=True)
     from grasp_perception.visualise import overlay_figure, write_image
 
-    print(f"{len(objects)} objects x {args.trials_per_object} trials, gripper {args.gripper}, "
-          f"model {predictor.card.name}{' (random weights)' if args.random_weights is not None else ''}, "
-          f"depth noise {'off' if args.no_depth_noise else 'on'}; {len(done)} trials already done", flush=True)
-    bar = tqdm(todo, desc="trials", unit="trial", disable=args.no_progress)
-    with open(log_path, "a") as log:
-        for i, t in bar:
-            record, art = run_trial(cell, predictor, i, t, gripper=args.gripper, seed=args.seed)
-            log.write(json.dumps(record) + "\n")
-            log.flush()  # every finished trial survives an interruption
-            done[(record["object"], t)] = record
-            wins = sum(r["success"] for r in done.values())
-            bar.set_postfix(success=f"{wins}/{len(done)}")
-            if t == 0 and overlays < args.max_overlays:
-                obs, pred = art["obs"], art["pred"]
-                fig = overlay_figure(obs.rgb, obs.depth, pred.grasps)
-                write_image(report / "overlays" / f"{record['object']}.png", fig)
-                overlays += 1
-    cell.close()
-    records = [done[(n, t)] for n in names for t in range(args.trials_per_object) if (n, t) in done]
-    summary = summarise(records, names)
+    cell = make_trial_cell(objects, args.gripper, not args.no_depth_noise, args.seed)
+    executor = SimTrialExecutor(cell, predictor, args.gripper, args.seed)
+    overlays = []
+
+    def overlay(done: int, total: int, record: dict) -> None:  # the first trial of each object, a few
+        if record["trial"] == 0 and len(overlays) < args.max_overlays:
+            obs, pred = executor.last["obs"], executor.last["pred"]
+            fig = overlay_figure(obs.rgb, obs.depth, pred.grasps)
+            overlays.append(write_image(report / "overlays" / f"{record['object']}.png", fig))
+
+    try:
+        records = run_protocol(executor, names, args.trials_per_object, log, on_trial=overlay,
+                               progress=not args.no_progress)
+    finally:
+        cell.close()
+    summary = finish(records, names, report, title=lambda s: (
+        f"{predictor.card.name}{floor}: {100 * s['success_rate']:.1f} % over {s['n_trials']} trials "
+        f"({args.gripper})"))
+    heatmap = summary.pop("heatmap", None)
     summary.update({"model": str(args.model), "model_name": predictor.card.name,
                     "random_weights": args.random_weights, "objects": args.objects, "gripper": args.gripper,
                     "trials_per_object": args.trials_per_object, "depth_noise": not args.no_depth_noise,
                     "seed": args.seed})
-    print(format_object_table(summary["per_object"]))
-    if summary["failure_reasons"]:
-        print("failures: " + ", ".join(f"{k} x{v}" for k, v in summary["failure_reasons"].items()))
-    if any(egad_cell(n) for n in names):
-        title = (f"{predictor.card.name}{' (random weights)' if args.random_weights is not None else ''}: "
-                 f"{100 * summary['success_rate']:.1f} % over {summary['n_trials']} trials ({args.gripper})")
-        heatmap = write_egad_heatmap(summary["per_object"], report / "egad_heatmap.png", title=title)
-        summary["heatmap"] = str(heatmap)
+    if heatmap:
+        summary["heatmap"] = heatmap
     out = Path(args.json) if args.json else report / "results.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1))
@@ -304,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the finished trials are logged; --resume runs the rest
+        return 130
     return 0
 
 

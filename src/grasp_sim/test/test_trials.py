@@ -52,18 +52,23 @@ def test_trials_cli_writes_json_heatmap_and_resumes(model_dir, egad_named_meshes
     assert results["n_trials"] == 4 and 0.0 <= results["success_rate"] <= 1.0
     assert results["successes"] == sum(r["successes"] for r in results["per_object"].values())
     assert (report / "egad_heatmap.png").stat().st_size > 1000
-    assert len((report / "trials.jsonl").read_text().splitlines()) == 4
+    header, *lines = (report / "trials.jsonl").read_text().splitlines()
+    assert json.loads(header)["settings"]["trials_per_object"] == 2 and len(lines) == 4
     assert "A0" in proc.stdout and "overall" in proc.stdout
     # A second run into the same report folder must not silently mix runs...
     again = _trials("--model", model_dir, "--objects", egad_named_meshes, "--trials-per-object", 2,
                     "--report", report)
     assert again.returncode == 2 and "--resume" in again.stderr
+    # ...nor resume them with other settings...
+    other = _trials("--model", model_dir, "--objects", egad_named_meshes, "--trials-per-object", 2,
+                    "--report", report, "--resume", "--seed", 1)
+    assert other.returncode == 2 and "seed: 0 -> 1" in other.stderr
     # ...and --resume with more trials per object only runs the missing ones.
     more = _trials("--model", model_dir, "--objects", egad_named_meshes, "--trials-per-object", 3,
                    "--json", out, "--report", report, "--resume")
     assert more.returncode == 0, more.stderr[-3000:]
     assert "4 trials already done" in more.stdout
-    assert len((report / "trials.jsonl").read_text().splitlines()) == 6
+    assert len((report / "trials.jsonl").read_text().splitlines()) == 1 + 6
     assert json.loads(out.read_text())["n_trials"] == 6
 
 
