@@ -18,5 +18,7 @@ setup(
     license="BSD-3-Clause",
     tests_require=["pytest"],
     entry_points={"console_scripts": [
+        "execution = grasp_execution.nodes.execution_node:main",
+        "sim_cell = grasp_execution.nodes.sim_cell_node:main",
     ]},
 )

@@ -21,7 +21,8 @@ def start_nodes(specs, log=print) -> list:
         for spec in specs:
             module = node_module(spec.package, spec.executable)
             log(f"starting {spec.package}/{spec.executable} as '{spec.name}'")
-            made.append(module.create_node(**spec.parameters))
+            node = module.create_node(**spec.parameters)  # some executables hold several nodes (sim_cell)
+            made.extend(node if isinstance(node, list) else [node])
     except BaseException:
         for node in made:
             node.destroy_node()

@@ -145,7 +145,7 @@ def resolve(setup: Setup, given: dict[str, str] | None = None) -> tuple[list[Nod
             continue
         chosen.append((n, where))
     if as_bool(values.get("use_sim", False), "use_sim"):
-        sim = [n for n, _ in chosen if n["package"] == "grasp_sim" and n["executable"] == "sim_camera"]
+        sim = [n for n, _ in chosen if n["executable"] in ("sim_camera", "sim_cell")]
         if sim:
             values["calibration"] = str(write_sim_calibration(_substitute(sim[0].get("parameters", {}), values, "sim"),
                                                               Path(values.get("output_dir", "."))))

@@ -36,7 +36,8 @@ def test_setup_nodes_exist_with_declared_parameters(setup_name, use_sim, tmp_pat
     from grasp_bringup.nodes import node_module
     setup = load_setup(setup_name)
     specs, values = resolve(setup, {"use_sim": use_sim, "output_dir": str(tmp_path)})
-    assert {s.name for s in specs} >= {"camera", "perception"}
+    names = {s.name for s in specs}
+    assert names >= ({"sim_cell", "perception"} if use_sim == "true" else {"camera", "execution", "perception"})
     for spec in specs:
         module = node_module(spec.package, spec.executable)
         unknown = set(spec.parameters) - set(module.PARAMETERS)
@@ -47,8 +48,8 @@ def test_setup_nodes_exist_with_declared_parameters(setup_name, use_sim, tmp_pat
             assert isinstance(value, type(default)) or (isinstance(default, float) and isinstance(value, int)) \
                 or (isinstance(default, list) and isinstance(value, list)), \
                 f"{spec.executable}.{name}: {value!r} is not of the declared type {type(default).__name__}"
-    camera = next(s for s in specs if s.name == "camera")
-    assert camera.package == ("grasp_sim" if use_sim == "true" else "grasp_perception")
+    camera = next(s for s in specs if s.name in ("camera", "sim_cell"))
+    assert camera.executable == ("sim_cell" if use_sim == "true" else "realsense_camera")
     perception = next(s for s in specs if s.name == "perception")
     assert perception.parameters["base_frame"] == setup.variables["base_frame"]
     if use_sim == "true":  # the simulated camera's pose is the calibration

@@ -17,6 +17,7 @@ import numpy as np
 import rclpy
 from grasp_perception.nodes import topics
 from grasp_perception.nodes.conversions import array_to_image, intrinsics_to_camera_info
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -57,6 +58,16 @@ class SimCameraNode(Node):
         if cell is None:
             self.cell.reset(list(p["initial_objects"]), seed=self.settings.seed)
         self.frames_published = 0
+        # Between resets every frame gets the depth noise of the reset's seed, as the simulator's CLI renders
+        # once per trial: the same seeds give the same image, however many frames the camera sends.
+        self._noise_seed = self.settings.seed
+        self._reset_done = threading.Condition()
+        self._frames_since_reset = 0
+        self._generation = 0          # resets so far: a frame rendered before a reset never counts after it
+        self._last_stamp = None
+        from grasp_interfaces.srv import ResetScene
+        self.reset_srv = self.create_service(ResetScene, "/sim/reset_scene", self._on_reset,
+                                             callback_group=MutuallyExclusiveCallbackGroup())
         qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
         self.color_pub = self.create_publisher(Image, topics.COLOR_TOPIC, qos)
         self.color_info_pub = self.create_publisher(CameraInfo, topics.COLOR_INFO_TOPIC, qos)
@@ -90,9 +101,43 @@ class SimCameraNode(Node):
             self._thread.join(timeout=2.0)
         return super().destroy_node()
 
+    def reset_scene(self, object_name: str, trial: int, seed: int) -> None:
+        """Re-drop ``object_name`` at the pose ``grasp_sim.trials`` uses for (seed, object, trial)."""
+        from ..trials import trial_seed
+        names = [o.name for o in self.cell.objects]
+        if object_name not in names:
+            raise ValueError(f"no object {object_name!r} in the simulated cell (it has {names})")
+        i = names.index(object_name)
+        reset_seed = trial_seed(seed, i, trial)
+        with self.lock:
+            self.cell.reset(i, seed=reset_seed)
+            self._noise_seed = reset_seed
+            with self._reset_done:
+                self._generation += 1
+                self._frames_since_reset = 0
+
+    def _on_reset(self, request, response):
+        try:
+            self.reset_scene(request.object_name, int(request.trial), int(request.seed))
+        except ValueError as exc:
+            response.success, response.message = False, str(exc)
+            return response
+        with self._reset_done:  # answer once a frame of the new scene is out
+            ok = self._reset_done.wait_for(lambda: self._frames_since_reset > 0, timeout=5.0)
+            stamp = self._last_stamp
+        response.success = bool(ok)
+        response.message = f"{request.object_name} dropped (trial {request.trial})" if ok else \
+            "reset done but the camera published no frame within 5 s"
+        if stamp is not None:
+            response.first_frame_stamp = stamp
+        return response
+
     def publish_frame(self) -> None:
         with self.lock:  # the arm may be moving the same cell
+            if self.cell.depth_noise is not None:
+                self.cell.depth_noise.reseed(np.random.SeedSequence([self._noise_seed, 1]))
             obs = self.cell.render(segmentation=False)
+            generation = self._generation
         stamp = self.get_clock().now().to_msg()
         info = intrinsics_to_camera_info(obs.intrinsics, stamp, topics.CAMERA_FRAME)
         self.color_pub.publish(array_to_image(obs.rgb, "rgb8", stamp, topics.CAMERA_FRAME))
@@ -100,6 +145,11 @@ class SimCameraNode(Node):
         self.depth_pub.publish(array_to_image(depth_to_mm(obs.depth), "16UC1", stamp, topics.CAMERA_FRAME))
         self.depth_info_pub.publish(info)
         self.frames_published += 1
+        with self._reset_done:
+            if generation == self._generation:
+                self._frames_since_reset += 1
+                self._last_stamp = stamp
+                self._reset_done.notify_all()
 
     def _publish_static_tf(self, base_frame: str) -> None:
         from geometry_msgs.msg import TransformStamped
