@@ -20,5 +20,6 @@ setup(
     entry_points={"console_scripts": [
         "execution = grasp_execution.nodes.execution_node:main",
         "sim_cell = grasp_execution.nodes.sim_cell_node:main",
+        "trial_runner = grasp_execution.nodes.trial_runner_node:main",
     ]},
 )

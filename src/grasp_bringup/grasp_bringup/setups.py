@@ -100,6 +100,19 @@ def as_bool(value, name: str) -> bool:
     raise SetupError(f"argument '{name}' must be true or false, got {value!r}")
 
 
+def _typed(value, default, name: str):
+    """A ``name:=value`` string as the type of the argument's default (launch arguments are text)."""
+    if isinstance(default, bool):
+        return as_bool(value, name)
+    for typ in (int, float):
+        if isinstance(default, typ) and isinstance(value, str):
+            try:
+                return typ(value)
+            except ValueError:
+                raise SetupError(f"argument '{name}' must be {typ.__name__}, got {value!r}") from None
+    return value
+
+
 def _substitute(value, values: dict, where: str):
     if isinstance(value, dict):
         return {k: _substitute(v, values, f"{where}.{k}") for k, v in value.items()}
@@ -123,7 +136,7 @@ def argument_values(setup: Setup, given: dict[str, str]) -> dict:
     values = {k: a.default for k, a in setup.arguments.items()}
     for k, v in given.items():
         default = setup.arguments[k].default
-        values[k] = as_bool(v, k) if isinstance(default, bool) else v
+        values[k] = _typed(v, default, k)
     if "calibration" in values and isinstance(values["calibration"], str):
         values["calibration"] = os.path.expanduser(values["calibration"])
     return {**setup.variables, **values}

@@ -62,6 +62,19 @@ def sim_calibration(settings: CellSettings, base_frame: str) -> HandEyeCalibrati
     return eye_on_base_from_camera_pose(base_T_camera(settings), name="sim", robot_base_frame=base_frame)
 
 
+def object_names(settings: CellSettings) -> list[str]:
+    """The names of the cell's objects, without building meshes (what a trial runner iterates over)."""
+    from pathlib import Path
+
+    from .objects import MESH_SUFFIXES, procedural_objects
+    if settings.objects == "procedural":
+        return [o.name for o in procedural_objects(settings.n_objects, seed=settings.objects_seed)]
+    folder = Path(settings.objects)
+    if not folder.is_dir():
+        raise ValueError(f"sim cell parameter 'objects' must be 'procedural' or a folder of meshes, got {folder}")
+    return [p.stem for p in sorted(p for p in folder.iterdir() if p.suffix.lower() in MESH_SUFFIXES)]
+
+
 def build_cell(settings: CellSettings) -> SimCell:
     from .trials import load_objects
     objects = load_objects(settings.objects, n_procedural=settings.n_objects, seed=settings.objects_seed,
