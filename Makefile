@@ -6,10 +6,10 @@ PY := $(VENV)/bin/python
 IN_ENV := . scripts/ros_env.sh &&
 export MUJOCO_GL ?= egl
 
-# `make demo OBJECTS=../shared/data/egad_eval_set TRIALS=5 GRIPPER=widowx`
+# `make demo OBJECTS=../shared/data/egad_eval_set TRIALS=5 SETUP=kinova`
 OBJECTS ?= procedural
 TRIALS ?= 3
-GRIPPER ?= floating
+SETUP ?= widowx
 DEMO_REPORT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
 .PHONY: setup test demo bench clean-venv
@@ -21,12 +21,13 @@ test: setup
 	$(IN_ENV) python -m pytest -q
 
 demo: setup
-	$(PY) -m grasp_sim.trials --model default --objects $(OBJECTS) --trials-per-object $(TRIALS) \
-		--gripper $(GRIPPER) --report $(DEMO_REPORT)
+	$(IN_ENV) python -m grasp_bringup.session $(SETUP) use_sim:=true objects:=$(OBJECTS) \
+		trials_per_object:=$(TRIALS) output_dir:=$(DEMO_REPORT)
 
 bench: setup
 	$(PY) benchmarks/bench_networks.py
 	$(PY) benchmarks/bench_sim.py
+	$(IN_ENV) python benchmarks/bench_plan_grasp.py
 
 clean-venv:
 	rm -rf $(VENV)
