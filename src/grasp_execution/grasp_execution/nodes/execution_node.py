@@ -5,18 +5,14 @@ the backend cannot reach comes back ``executed=false`` with the reason, and the 
 """
 from __future__ import annotations
 
-import sys
 
 import numpy as np
-import rclpy
 from grasp_interfaces.srv import ExecuteGrasp
 from grasp_perception.geometry import GraspPose6D
-from grasp_perception.nodes import StartupError
+from grasp_perception.nodes import StartupError, overrides, spin
 from grasp_perception.nodes.conversions import pose_to_transform
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 
 PARAMETERS = {  # name: (default, description)
@@ -87,26 +83,11 @@ class ExecutionNode(Node):
 
 def create_node(backend_impl=None, **parameters) -> ExecutionNode:
     """``backend_impl``: a ready backend object (the sim cell passes its own); else built from ``backend``."""
-    return ExecutionNode(backend_impl, parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()])
+    return ExecutionNode(backend_impl, parameter_overrides=overrides(parameters))
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ExecutionNode()
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except StartupError as exc:
-        print(exc, file=sys.stderr)
-        sys.exit(2)
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin(ExecutionNode, num_threads=2, args=args)
 
 
 if __name__ == "__main__":

@@ -4,13 +4,10 @@ its arm (the execution node with the sim backend, ``/execute_grasp``, ``/joint_s
 """
 from __future__ import annotations
 
-import sys
 import threading
 
-import rclpy
-from grasp_perception.nodes import StartupError
+from grasp_perception.nodes import spin
 from grasp_sim.nodes import sim_camera_node
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
 from ..backends.sim import SimBackend
 from . import execution_node
@@ -37,23 +34,7 @@ def create_node(**parameters) -> list:
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    nodes = []
-    try:
-        nodes = create_node()
-        executor = MultiThreadedExecutor(num_threads=4)
-        for n in nodes:
-            executor.add_node(n)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (StartupError, ValueError) as exc:
-        print(f"sim cell: {exc}", file=sys.stderr)
-        sys.exit(2)
-    finally:
-        for n in nodes:
-            n.destroy_node()
-        rclpy.try_shutdown()
+    spin(create_node, num_threads=4, args=args)
 
 
 if __name__ == "__main__":

@@ -16,17 +16,14 @@ import threading
 import time
 from pathlib import Path
 
-import rclpy
 from grasp_interfaces.action import RunTrials
 from grasp_interfaces.msg import TrialResult
 from grasp_interfaces.srv import ExecuteGrasp, PlanGrasp, ResetScene
-from grasp_perception.nodes import topics
+from grasp_perception.nodes import overrides, spin, topics
 from grasp_perception.nodes.conversions import stamp_to_ns
 from rclpy.action import ActionServer, CancelResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 
@@ -257,23 +254,11 @@ class TrialRunnerNode(Node):
 
 
 def create_node(**parameters) -> TrialRunnerNode:
-    return TrialRunnerNode(parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()])
+    return TrialRunnerNode(parameter_overrides=overrides(parameters))
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = TrialRunnerNode()
-        executor = MultiThreadedExecutor(num_threads=4)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin(TrialRunnerNode, num_threads=4, args=args)
 
 
 if __name__ == "__main__":

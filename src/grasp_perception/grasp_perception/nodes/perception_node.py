@@ -10,7 +10,6 @@ the best grasp on ``~/grasp``. Every plan is drawn on ``~/overlay`` and shown as
 """
 from __future__ import annotations
 
-import sys
 import threading
 import time
 
@@ -19,9 +18,7 @@ import rclpy
 import rclpy.duration
 import rclpy.time
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import Marker, MarkerArray
@@ -35,7 +32,7 @@ from ..model_io import ModelFileError
 from ..planning import CameraFrame, GraspPlanner, PlannerConfig, PlanResult, Workspace
 from ..sync import ApproximateTimeSync
 from ..visualise import depth_to_bgr, draw_grasps
-from . import StartupError, topics
+from . import StartupError, overrides, spin, topics
 from .conversions import (ConversionError, array_to_image, camera_info_to_intrinsics, depth_from_image,
                           ns_to_stamp, planned_grasp_to_msg, pose_to_transform, rgb_from_image, stamp_to_ns)
 
@@ -283,26 +280,11 @@ def _transform_msg_to_matrix(t) -> np.ndarray:
 
 
 def create_node(**parameters) -> PerceptionNode:
-    return PerceptionNode(parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()])
+    return PerceptionNode(parameter_overrides=overrides(parameters))
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PerceptionNode()
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except StartupError as exc:
-        print(exc, file=sys.stderr)
-        sys.exit(2)
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin(PerceptionNode, num_threads=2, args=args)
 
 
 if __name__ == "__main__":

@@ -11,19 +11,15 @@ Both images and both camera_infos of one frameset carry the same stamp: the node
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from ..realsense import RealSenseError, RealSenseSource, RealSenseUnavailable, parse_profile
-from . import StartupError, topics
+from . import StartupError, overrides, spin, topics
 from .conversions import array_to_image, intrinsics_to_camera_info, ns_to_stamp
 
 # REP 2003: sensor drivers publish reliable (a best-effort subscriber still matches)
@@ -128,24 +124,11 @@ class RealSenseCameraNode(Node):
 
 
 def create_node(**parameters) -> RealSenseCameraNode:
-    return RealSenseCameraNode(parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()])
+    return RealSenseCameraNode(parameter_overrides=overrides(parameters))
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = RealSenseCameraNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except StartupError as exc:
-        print(exc, file=sys.stderr)
-        sys.exit(2)
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin(RealSenseCameraNode, num_threads=2, args=args)
 
 
 if __name__ == "__main__":

@@ -9,18 +9,14 @@ The cell object is shared (``cell`` and ``lock``) with the simulated arm when bo
 """
 from __future__ import annotations
 
-import sys
 import threading
 import time
 
 import numpy as np
-import rclpy
-from grasp_perception.nodes import topics
+from grasp_perception.nodes import overrides, spin, topics
 from grasp_perception.nodes.conversions import array_to_image, intrinsics_to_camera_info
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -171,24 +167,11 @@ class SimCameraNode(Node):
 
 
 def create_node(cell=None, lock=None, **parameters) -> SimCameraNode:
-    return SimCameraNode(cell, lock, parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()])
+    return SimCameraNode(cell, lock, parameter_overrides=overrides(parameters))
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimCameraNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ValueError as exc:
-        print(f"sim camera: {exc}", file=sys.stderr)
-        sys.exit(2)
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin(SimCameraNode, num_threads=2, args=args)
 
 
 if __name__ == "__main__":
