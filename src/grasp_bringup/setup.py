@@ -16,6 +16,7 @@ setup(
         ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
         ("share/" + package_name + "/config", glob("config/*.yaml")),
         ("share/" + package_name + "/config/dds", glob("config/dds/*.xml")),
+        ("share/" + package_name + "/config/arms", glob("config/arms/*.yaml")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

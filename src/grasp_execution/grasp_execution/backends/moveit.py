@@ -46,7 +46,10 @@ class MoveItBackend:
     def __init__(self, arm: str = "widowx", *, config: arms.ArmConfig | None = None,
                  config_dict: dict | None = None, node_name: str = "grasp_moveit",
                  add_table: bool = True, table_size=None, table_center_xy=None, table_top_z=None,
-                 controllers: list[str] | None = None):
+                 controllers: list[str] | None = None, node=None):
+        # ``node``: the caller's rclpy node, used for logging only; MoveItPy runs its own rclcpp node
+        # (``node_name``) with the MoveIt parameters.
+        self._log = node.get_logger() if node is not None else None
         try:
             from moveit.core.robot_state import RobotState
             from moveit.planning import MoveItPy, PlanRequestParameters
@@ -212,6 +215,8 @@ class MoveItBackend:
         held = not arms.is_fully_closed(cfg, measured)
         verdict = (f"held: gripper at {measured * 1000:.1f} mm after the lift" if held else
                    f"empty: gripper fully closed ({measured * 1000:.1f} mm) after the lift")
+        if self._log is not None and notes:
+            self._log.info(f"grasp notes: {'; '.join(notes)}")
         return ExecutionResult(held, True, "; ".join([verdict, *notes]), float("nan"))
 
     def joint_state(self) -> tuple[list[str], list[float]]:
