@@ -253,3 +253,13 @@ def test_planned_grasp_to_msg_survives_serialisation():
     assert back.pose.header.frame_id == "base_link"
     np.testing.assert_allclose(pose_to_transform(back.pose.pose), g.pose.T, atol=1e-7)
     assert back.width == pytest.approx(0.045, rel=1e-6) and back.depth == pytest.approx(0.57, rel=1e-6)
+
+
+def test_transform_stamped_round_trip():
+    """The TF conversions (static TF of the sim camera, TF lookups of the perception node) invert each other."""
+    from grasp_perception.geometry import transform_from_xyz_quat
+    from grasp_perception.nodes.conversions import matrix_to_transform_stamped, ns_to_stamp, transform_msg_to_matrix
+    T = transform_from_xyz_quat((0.1, -0.2, 0.6), (0.2, -0.3, 0.5, 0.8))
+    msg = matrix_to_transform_stamped(T, "wx250s/base_link", "camera_link", ns_to_stamp(5))
+    assert (msg.header.frame_id, msg.child_frame_id, msg.header.stamp.nanosec) == ("wx250s/base_link", "camera_link", 5)
+    np.testing.assert_allclose(transform_msg_to_matrix(msg.transform), T, atol=1e-12)

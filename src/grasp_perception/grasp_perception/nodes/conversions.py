@@ -13,7 +13,7 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose, PoseStamped
 from sensor_msgs.msg import CameraInfo, Image
 
-from ..geometry import CameraIntrinsics, xyz_quat_from_transform
+from ..geometry import CameraIntrinsics, transform_from_xyz_quat, xyz_quat_from_transform
 
 _ENCODINGS = {"rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "mono8": (np.uint8, 1),
               "16UC1": (np.uint16, 1), "mono16": (np.uint16, 1), "32FC1": (np.float32, 1)}
@@ -116,9 +116,25 @@ def transform_to_pose(T: np.ndarray) -> Pose:
 
 
 def pose_to_transform(pose: Pose) -> np.ndarray:
-    from ..geometry import transform_from_xyz_quat
     p, o = pose.position, pose.orientation
     return transform_from_xyz_quat((p.x, p.y, p.z), (o.x, o.y, o.z, o.w))
+
+
+def transform_msg_to_matrix(t) -> np.ndarray:
+    """``geometry_msgs/Transform`` (what a TF lookup returns) -> 4x4."""
+    p, o = t.translation, t.rotation
+    return transform_from_xyz_quat((p.x, p.y, p.z), (o.x, o.y, o.z, o.w))
+
+
+def matrix_to_transform_stamped(T: np.ndarray, parent: str, child: str, stamp: Time):
+    """4x4 ``parent_T_child`` -> ``geometry_msgs/TransformStamped`` (for a TF broadcaster)."""
+    from geometry_msgs.msg import TransformStamped
+    xyz, q = xyz_quat_from_transform(T)
+    t = TransformStamped()
+    t.header.stamp, t.header.frame_id, t.child_frame_id = stamp, parent, child
+    t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = map(float, xyz)
+    t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z, t.transform.rotation.w = map(float, q)
+    return t
 
 
 def planned_grasp_to_msg(grasp, frame_id: str, stamp: Time):

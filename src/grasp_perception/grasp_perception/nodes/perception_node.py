@@ -34,7 +34,8 @@ from ..sync import ApproximateTimeSync
 from ..visualise import depth_to_bgr, draw_grasps
 from . import StartupError, overrides, spin, topics
 from .conversions import (ConversionError, array_to_image, camera_info_to_intrinsics, depth_from_image,
-                          ns_to_stamp, planned_grasp_to_msg, pose_to_transform, rgb_from_image, stamp_to_ns)
+                          ns_to_stamp, planned_grasp_to_msg, rgb_from_image, stamp_to_ns,
+                          transform_msg_to_matrix)
 
 try:  # a full ROS 2 install; absent when ROS comes from PyPI wheels
     import tf2_ros
@@ -193,19 +194,17 @@ class PerceptionNode(Node):
 
     def base_T_camera(self, frame: CameraFrame) -> np.ndarray:
         """The image frame's pose in ``base_frame`` at the frame's stamp."""
-        if self.calibration is not None and self.calibration.calibration_type == "eye_on_base":
-            tracking_T_optical = (np.eye(4) if frame.frame_id == self.calibration.tracking_base_frame
-                                  else self._tracking_T_optical)
-            return self.calibration.base_T_optical(tracking_T_optical)
         stamp = rclpy.time.Time(nanoseconds=frame.stamp_ns)
         timeout = rclpy.duration.Duration(seconds=0.2)
-        if self.calibration is None:
+        calib = self.calibration
+        if calib is None:
             tf = self.tf_buffer.lookup_transform(self.base_frame, frame.frame_id, stamp, timeout)
-            return _transform_msg_to_matrix(tf.transform)
-        calib = self.calibration  # eye in hand: effector pose from TF at the image stamp
+            return transform_msg_to_matrix(tf.transform)
+        tracking_T_optical = np.eye(4) if frame.frame_id == calib.tracking_base_frame else self._tracking_T_optical
+        if calib.calibration_type == "eye_on_base":
+            return calib.base_T_optical(tracking_T_optical)
         ee = self.tf_buffer.lookup_transform(calib.robot_base_frame, calib.robot_effector_frame, stamp, timeout)
-        tracking_T_optical = (np.eye(4) if frame.frame_id == calib.tracking_base_frame else self._tracking_T_optical)
-        return calib.base_T_optical(tracking_T_optical, _transform_msg_to_matrix(ee.transform))
+        return calib.base_T_optical(tracking_T_optical, transform_msg_to_matrix(ee.transform))  # eye in hand
 
     # ------------------------------------------------------------------------------------- planning
     def plan(self, max_grasps: int, min_quality: float) -> PlanResult:
@@ -270,13 +269,6 @@ def grasp_markers(result: PlanResult, frame_id: str, stamp) -> MarkerArray:
             markers.markers.append(m)
     return markers
 
-
-def _transform_msg_to_matrix(t) -> np.ndarray:
-    from geometry_msgs.msg import Pose
-    pose = Pose()
-    pose.position.x, pose.position.y, pose.position.z = t.translation.x, t.translation.y, t.translation.z
-    pose.orientation = t.rotation
-    return pose_to_transform(pose)
 
 
 def create_node(**parameters) -> PerceptionNode:

@@ -148,22 +148,14 @@ class SimCameraNode(Node):
                 self._reset_done.notify_all()
 
     def _publish_static_tf(self, base_frame: str) -> None:
-        from geometry_msgs.msg import TransformStamped
-        from grasp_perception.geometry import xyz_quat_from_transform
         from grasp_perception.handeye import link_T_optical
+        from grasp_perception.nodes.conversions import matrix_to_transform_stamped
         calib = sim_calibration(self.settings, base_frame)
-        out = []
-        for parent, child, T in ((base_frame, calib.tracking_base_frame, calib.transform),
-                                 (calib.tracking_base_frame, topics.CAMERA_FRAME, link_T_optical())):
-            xyz, q = xyz_quat_from_transform(T)
-            t = TransformStamped()
-            t.header.stamp, t.header.frame_id, t.child_frame_id = self.get_clock().now().to_msg(), parent, child
-            t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = map(float, xyz)
-            (t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z,
-             t.transform.rotation.w) = map(float, q)
-            out.append(t)
+        stamp = self.get_clock().now().to_msg()
         self._tf = tf2_ros.StaticTransformBroadcaster(self)
-        self._tf.sendTransform(out)
+        self._tf.sendTransform([
+            matrix_to_transform_stamped(calib.transform, base_frame, calib.tracking_base_frame, stamp),
+            matrix_to_transform_stamped(link_T_optical(), calib.tracking_base_frame, topics.CAMERA_FRAME, stamp)])
 
 
 def create_node(cell=None, lock=None, **parameters) -> SimCameraNode:
