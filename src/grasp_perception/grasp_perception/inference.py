@@ -1,8 +1,8 @@
 """Run a model file on images: the one inference path used by the tools, the ROS node and the simulator.
 
 ``GraspPredictor`` prepares an image exactly as the model card says (crop/resize, inpaint,
-normalise, channel order), runs the network, post-processes the maps into ranked grasps and maps
-them back to the pixel frame of the original image.
+normalise, channel order: ``FrameInput``), runs the network on the chosen backend, post-processes the
+maps into ranked grasps and maps them back to the pixel frame of the original image.
 """
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .datasets import GraspSample, InputInfo, prepare, to_original
+from .backends import check_backend, make_backend
+from .datasets import InputInfo, to_original
+from .frame_input import FrameInput
 from .grasp import ImageGrasp
 from .model_io import ModelCard, load_model
 from .postprocess import detect_grasps
@@ -35,26 +37,40 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 class GraspPredictor:
-    """Loads a model from its path alone and predicts grasps on RGB-D images."""
+    """Loads a model from its path alone and predicts grasps on RGB-D images.
 
-    def __init__(self, model: str | Path | tuple[torch.nn.Module, ModelCard], device: str = "auto"):
+    ``backend`` / ``precision`` choose the runtime (see :mod:`grasp_perception.backends`); every backend
+    gets the same prepared input and returns the same maps. ``input_size`` overrides the card's input
+    side (the networks are fully convolutional; the card's size is what the model was trained at).
+    """
+
+    def __init__(self, model: str | Path | tuple[torch.nn.Module, ModelCard], device: str = "auto",
+                 backend: str = "torch", precision: str = "fp32", input_size: int | None = None,
+                 threads: int | None = None):
         self.device = resolve_device(device)
+        check_backend(backend, precision)
         if isinstance(model, tuple):
-            self.network, self.card = model
-            self.network.to(self.device).eval()
+            network, self.card = model
+            model_path = None
         else:
-            self.network, self.card = load_model(model, device=self.device)
+            network, self.card = load_model(model)
+            model_path = model
+        self.input_size = int(input_size or self.card.input_size)
+        multiple = getattr(network, "input_multiple", 1)
+        if self.input_size < multiple or self.input_size % multiple:
+            raise ValueError(f"input_size must be a positive multiple of {multiple} for {self.card.architecture}, "
+                             f"got {self.input_size}")
+        self.backend_name, self.precision = backend, precision
+        self.backend = make_backend(backend, precision, network=network, card=self.card, model_path=model_path,
+                                    input_size=self.input_size, device=str(self.device), threads=threads)
+        self.frame_input = FrameInput(self.card.inputs, self.input_size, self.card.crop, self.card.inpaint)
         self.postprocess = dict(self.card.postprocess)
 
     def infer_maps(self, x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, ...]:
         """Raw network maps for a prepared input (C, S, S) or batch (B, C, S, S)."""
-        tensor = torch.as_tensor(x, dtype=torch.float32)
-        single = tensor.dim() == 3
-        if single:
-            tensor = tensor[None]
-        with torch.inference_mode():
-            outputs = self.network(tensor.to(self.device))
-        maps = tuple(o.float().cpu().numpy() for o in outputs)
+        x = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
+        single = x.ndim == 3
+        maps = self.backend(x[None] if single else x)
         return tuple(m[0] for m in maps) if single else maps
 
     def grasps_from_maps(self, maps, top_k: int = 1, **overrides) -> list[ImageGrasp]:
@@ -72,12 +88,9 @@ class GraspPredictor:
         if self.card.inputs in ("rgb", "rgbd") and rgb is None:
             raise ValueError(f"model {self.card.name!r} expects {self.card.inputs} input but only depth was given")
         t0 = time.perf_counter()
-        depth = np.where(depth > 0, depth, np.nan).astype(np.float32)
-        sample = GraspSample(rgb=rgb, depth=depth, mask=None, grasps=[], sample_id="input", object_id="")
-        x, _, info = prepare(sample, self.card.input_size, channels=self.card.inputs,
-                             crop=self.card.crop, inpaint=self.card.inpaint)
+        x, info = self.frame_input(depth, rgb)  # DatasetError (a ValueError) if no depth is valid
         t1 = time.perf_counter()
-        maps = self.infer_maps(x)
+        maps = tuple(m[0] for m in self.backend(x))
         t2 = time.perf_counter()
         input_grasps = self.grasps_from_maps(maps, top_k=top_k, **postprocess_overrides)
         grasps = [to_original(g, info) for g in input_grasps]

@@ -46,18 +46,35 @@ def inpaint_depth(depth: np.ndarray) -> np.ndarray:
 def normalise_depth(depth: np.ndarray) -> np.ndarray:
     """``clip(d - mean(d), -1, 1)`` in metres (GG-CNN); remaining NaNs become 0 (the mean)."""
     d = np.asarray(depth, dtype=np.float32)
-    invalid = invalid_depth(d)
+    out = np.empty(d.shape, np.float32)
+    normalise_depth_into(d, invalid_depth(d), out)
+    return out
+
+
+def normalise_depth_into(depth: np.ndarray, invalid: np.ndarray, out: np.ndarray) -> None:
+    """:func:`normalise_depth` written into ``out`` (float32, same shape), ``invalid`` already known."""
     if invalid.all():
         raise DatasetError("depth image has no valid pixel to normalise")
-    out = np.clip(d - d[~invalid].mean(), -1.0, 1.0)
-    out[invalid] = 0.0
-    return out.astype(np.float32)
+    mean = depth[~invalid].mean()  # a 1-D copy: the same summation order for a view and a copy
+    np.subtract(depth, mean, out=out)
+    np.clip(out, -1.0, 1.0, out=out)
+    if invalid.any():
+        out[invalid] = 0.0
 
 
 def normalise_rgb(rgb: np.ndarray) -> np.ndarray:
-    """``rgb / 255 - mean`` with one mean over the whole image, all channels (no std)."""
-    x = np.asarray(rgb, dtype=np.float32) / 255.0
-    return x - x.mean()
+    """``rgb / 255 - mean`` with one mean over the whole image, all channels (no std); ``(H, W, 3)``."""
+    rgb = np.asarray(rgb)
+    out = np.empty((3,) + rgb.shape[:2], np.float32)
+    normalise_rgb_into(rgb, out)
+    return out.transpose(1, 2, 0)
+
+
+def normalise_rgb_into(rgb: np.ndarray, out: np.ndarray) -> None:
+    """:func:`normalise_rgb` written channels-first into ``out`` (3, H, W) float32."""
+    out[...] = np.moveaxis(np.asarray(rgb), -1, 0)
+    np.divide(out, 255.0, out=out)
+    out -= out.mean()
 
 
 def make_input(rgb: np.ndarray | None, depth: np.ndarray | None, channels: str) -> np.ndarray:
