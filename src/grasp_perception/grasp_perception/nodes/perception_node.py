@@ -27,6 +27,7 @@ from grasp_interfaces.msg import Grasp
 from grasp_interfaces.srv import PlanGrasp
 
 from ..handeye import CalibrationError, load_calibration, link_T_optical
+from ..backends import BackendUnavailable
 from ..inference import GraspPredictor
 from ..model_io import ModelFileError
 from ..planning import CameraFrame, GraspPlanner, PlannerConfig, PlanResult, Workspace
@@ -49,6 +50,10 @@ except ImportError:
 PARAMETERS = {  # name: (default, description)
     "model": ("default", "model folder, its card/weights file, 'default' or the pointer file models/default"),
     "device": ("cpu", "torch device: cpu, cuda, auto"),
+    "backend": ("torch", "inference runtime: torch (the reference), onnxruntime, openvino"),
+    "precision": ("fp32", "fp32; bf16 (torch, openvino); int8 (onnxruntime, openvino: needs a calibrated export)"),
+    "input_size": (0, "network input side in px (0 = the model card's)"),
+    "threads": (0, "inference threads for onnxruntime/openvino (0 = the runtime's default: all cores)"),
     "base_frame": ("base_link", "planning frame of the returned grasps (the robot base)"),
     "calibration": ("", "easy_handeye2 .calib file; empty = look the camera pose up in TF"),
     "camera_link_to_optical_xyz": ([0.0, 0.0, 0.0], "colour sensor offset from the calibrated camera_link (m), "
@@ -96,9 +101,14 @@ class PerceptionNode(Node):
         p = {name: self.get_parameter(name).value for name in PARAMETERS}
         self.base_frame = p["base_frame"]
         try:
-            predictor = GraspPredictor(p["model"], device=p["device"])
+            predictor = GraspPredictor(p["model"], device=p["device"], backend=p["backend"],
+                                       precision=p["precision"], input_size=int(p["input_size"]) or None,
+                                       threads=int(p["threads"]) or None)
         except ModelFileError as exc:
             raise StartupError(f"perception: parameter 'model' = {p['model']!r}: {exc}") from exc
+        except (BackendUnavailable, ValueError) as exc:
+            raise StartupError(f"perception: parameters backend={p['backend']!r} precision={p['precision']!r} "
+                               f"input_size={p['input_size']}: {exc}") from exc
         workspace = Workspace(_list_or_none(p["workspace_roi"], 4, "workspace_roi"),
                               _list_or_none(p["workspace_min"], 3, "workspace_min"),
                               _list_or_none(p["workspace_max"], 3, "workspace_max"))
@@ -136,6 +146,15 @@ class PerceptionNode(Node):
         self.publish_overlay = bool(p["publish_overlay"])
         self.frames_received = 0
         self.plans_published = 0
+        self.frames_planned = 0     # continuous mode: frames planned on ...
+        self._new_frame = threading.Event()  # ... the others were replaced by a newer one first
+        self._stopping = threading.Event()
+        self._worker = None
+        if self.continuous:
+            # Plans in its own thread on the newest frame only: a frame that arrives while the network runs
+            # replaces the one waiting, so a slow model drops stale frames instead of queueing them.
+            self._worker = threading.Thread(target=self._continuous_loop, name="continuous_planning", daemon=True)
+            self._worker.start()
 
         sensor_qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
         sub_group = MutuallyExclusiveCallbackGroup()
@@ -182,15 +201,34 @@ class PerceptionNode(Node):
             self.frames_received += 1
         if error:
             self.get_logger().warn(error, throttle_duration_sec=5.0)
-        elif self.continuous and time.monotonic() - self._last_continuous >= self.continuous_period:
+        elif self.continuous:
+            self._new_frame.set()
+
+    def _continuous_loop(self) -> None:
+        while not self._stopping.is_set():
+            if not self._new_frame.wait(timeout=0.2) or self._stopping.is_set():
+                continue
+            self._new_frame.clear()
+            wait = self.continuous_period - (time.monotonic() - self._last_continuous)
+            if wait > 0 and self._stopping.wait(wait):
+                break
             self._last_continuous = time.monotonic()
-            try:  # an exception here would stop the executor of every node in the process
+            try:  # an exception here would end continuous planning silently
                 result = self.plan(max_grasps=1, min_quality=0.0)
+                self.frames_planned += 1
                 if result.success:
                     self.grasp_pub.publish(self._to_msgs(result)[0])
                     self.plans_published += 1
             except Exception as exc:
                 self.get_logger().error(f"continuous planning failed: {exc!r}", throttle_duration_sec=5.0)
+
+    def destroy_node(self):
+        worker = getattr(self, "_worker", None)  # absent when _configure failed early
+        if worker is not None:
+            self._stopping.set()
+            if worker is not threading.current_thread():
+                worker.join(timeout=5.0)
+        return super().destroy_node()
 
     def base_T_camera(self, frame: CameraFrame) -> np.ndarray:
         """The image frame's pose in ``base_frame`` at the frame's stamp."""
