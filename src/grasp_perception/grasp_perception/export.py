@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,8 @@ def export_onnx(network: torch.nn.Module, card: ModelCard, out: str | Path, inpu
     # The TorchScript-based exporter writes one self-contained file (the dynamo exporter splits weights
     # into .onnx.data); opset 17 runs in onnxruntime and OpenVINO. A fixed side lets both plan kernels
     # for it; each input size gets its own file.
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter is chosen on purpose
         torch.onnx.export(network, (x,), str(tmp), dynamo=False, opset_version=OPSET,
                           input_names=["input"], output_names=OUTPUT_NAMES,
                           dynamic_axes={"input": {0: "batch"}, **{n: {0: "batch"} for n in OUTPUT_NAMES}})

@@ -165,3 +165,67 @@ def test_pointwise_smoothing_equals_full_map_smoothing(sigma):
     for r, c in [(0, 0), (15, 20), (29, 39), (2, 38)]:
         assert _smooth_at(m, r, c, sigma) == pytest.approx(full[r, c], abs=1e-9)
         assert blurred[r, c] == pytest.approx(full[r, c], abs=1e-5)
+
+
+def _naive_peaks(best, min_distance, threshold, top_k):
+    """The documented rule, pixel by pixel (slow, obviously right): window maxima above threshold, one per
+    8-connected plateau (the member nearest its centroid, row-major first on ties), ranked by value then
+    row-major, greedily spaced by more than min_distance."""
+    from scipy import ndimage
+    h, w = best.shape
+    cand = []
+    for r in range(h):
+        for c in range(w):
+            win = best[max(r - min_distance, 0):r + min_distance + 1, max(c - min_distance, 0):c + min_distance + 1]
+            if best[r, c] >= win.max() and (threshold is None or best[r, c] > threshold):
+                cand.append((r, c))
+    if min_distance > 0 and cand:
+        mask = np.zeros(best.shape, bool)
+        for r, c in cand:
+            mask[r, c] = True
+        labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
+        groups = {}
+        for r, c in cand:
+            groups.setdefault(labels[r, c], []).append((r, c))
+        cand = []
+        for members in groups.values():
+            mr = np.mean([m[0] for m in members])
+            mc = np.mean([m[1] for m in members])
+            cand.append(min(members, key=lambda m: ((m[0] - mr) ** 2 + (m[1] - mc) ** 2, m[0] * w + m[1])))
+    cand.sort(key=lambda rc: (-best[rc], rc[0] * w + rc[1]))
+    keep = []
+    for r, c in cand:
+        if all(max(abs(r - kr), abs(c - kc)) > min_distance for kr, kc in keep):
+            keep.append((r, c))
+    return keep if top_k is None else keep[:top_k]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_find_peaks_matches_the_pixel_by_pixel_rule(seed):
+    from grasp_perception.postprocess import find_peaks
+    rng = np.random.default_rng(seed)
+    for trial in range(12):
+        h, w = rng.integers(4, 24, 2)
+        kind = trial % 3
+        if kind == 0:
+            m = rng.random((h, w))
+        elif kind == 1:  # plateaus and ties
+            m = rng.integers(0, 3, (h, w)) / 2
+        else:
+            m = (rng.random((h, w)) > 0.8).astype(float)
+        m = m.astype(np.float32)
+        md, th, k = int(rng.integers(0, 4)), [None, 0.1, 0.6][trial % 3], [None, 1, 4][trial % 3]
+        assert find_peaks(m, md, th, k) == _naive_peaks(m, md, th, k), (h, w, md, th, k)
+
+
+def test_nan_in_angle_or_width_is_reported_where_it_is_read():
+    q = np.zeros((1, 30, 30), np.float32)
+    q[0, 15, 15] = 1.0
+    ok = np.ones_like(q)
+    far = ok.copy()
+    far[0, 0, 0] = np.nan  # far from the peak: never read, so no error
+    assert len(detect_grasps(q, far, ok * 0, ok * 0.2, quality_sigma=0)) == 1
+    near = ok.copy()
+    near[0, 16, 15] = np.nan
+    with pytest.raises(ValueError, match=r"width contains NaN .*row 15, col 15"):
+        detect_grasps(q, ok, ok * 0, near, quality_sigma=0)

@@ -52,7 +52,9 @@ def make_backend(backend: str, precision: str, *, network, card, model_path: str
         from .torch_backend import TorchBackend
         return TorchBackend(network, device=device, precision=precision)
     from ..export import cached_onnx
-    onnx_path = cached_onnx(network, card, model_path, input_size=input_size, precision=precision)
+    # bf16 is a compile-time choice of OpenVINO on the fp32 graph; only int8 has a graph of its own.
+    graph = "int8" if precision == "int8" else "fp32"
+    onnx_path = cached_onnx(network, card, model_path, input_size=input_size, precision=graph)
     if backend == "onnxruntime":
         from .onnxruntime_backend import OnnxRuntimeBackend
         return OnnxRuntimeBackend(onnx_path, device=device, threads=threads)
