@@ -2,6 +2,7 @@
 
     python -m grasp_perception.evaluate --dataset jacquard --root DIR --model PATH --json OUT
         [--split-file RUN/split.json --split test] [--top-n 1] [--overlays DIR --max-overlays 16]
+        [--backend {torch,onnxruntime,openvino} --precision {fp32,bf16,int8}]
 
 Prints a table and writes JSON with n_images, iou_0.25, iou_0.30, iou_0.50, iou_0.75, iou_avg and
 ms_per_image (network + post-processing on this machine, no disk reads). A prediction succeeds at
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .backends import BACKENDS, BackendUnavailable, make_backend
 from .config import ConfigError, config_from_dict
 from .data_setup import indices_from_split_file, make_dataset, make_source
 from .evaluation import evaluate_network, format_table
@@ -27,24 +29,31 @@ from .datasets import to_original
 from .visualise import map_to_original, overlay_figure, write_image
 
 
-def run(args) -> dict:
-    device = resolve_device(args.device)
-    network, card = load_model(args.model, device=device)
-    source = make_source(args.dataset, args.root, args.depth)
-    indices = (indices_from_split_file(source, args.split_file, args.split) if args.split_file
-               else np.arange(len(source)))
-    if args.limit:
-        indices = indices[: args.limit]
+def dataset_for_card(card, dataset: str, root, depth: str, indices=None):
+    """The evaluation dataset of ``root``, prepared exactly as the card says the model was trained."""
+    source = make_source(dataset, root, depth)
+    indices = np.arange(len(source)) if indices is None else np.asarray(indices)
     if len(indices) == 0:
-        raise ValueError(f"no images to evaluate in {args.root}")
-    # The dataset is prepared exactly as the card says the model was trained.
+        raise ValueError(f"no images to evaluate in {root}")
     cfg = config_from_dict({"model": {"architecture": card.architecture, "inputs": card.inputs,
                                       "n_bins": card.n_bins},
-                            "data": {"dataset": args.dataset, "root": str(args.root), "depth": args.depth,
+                            "data": {"dataset": dataset, "root": str(root), "depth": depth,
                                      "input_size": card.input_size, "crop": card.crop,
                                      "inpaint": card.inpaint, "jaw_dedupe": "none"},
                             "targets": {"max_width_px": float(card.max_width_px)}})
-    dataset = make_dataset(source, indices, cfg, train=False)
+    return make_dataset(source, indices, cfg, train=False)
+
+
+def run(args) -> dict:
+    device = resolve_device(args.device)
+    network, card = load_model(args.model, device=device)
+    indices = None
+    if args.split_file:
+        indices = indices_from_split_file(make_source(args.dataset, args.root, args.depth), args.split_file, args.split)
+    if args.limit:
+        indices = (np.arange(len(make_source(args.dataset, args.root, args.depth))) if indices is None
+                   else indices)[: args.limit]
+    dataset = dataset_for_card(card, args.dataset, args.root, args.depth, indices)
     written = []
 
     def on_image(k, preds, gts, maps):
@@ -56,12 +65,18 @@ def run(args) -> dict:
                                  gt=[to_original(g, info) for g in gts])
             written.append(write_image(Path(args.overlays) / f"{dataset.sample_id(k)}.png", fig))
 
-    summary = evaluate_network(network, dataset, max_width_px=card.max_width_px, postprocess=card.postprocess,
+    runner = network
+    if args.backend != "torch" or args.precision != "fp32":
+        # Same dataset, same post-processing: only the runtime differs.
+        runner = make_backend(args.backend, args.precision, network=network, card=card, model_path=args.model,
+                              input_size=card.input_size, device=str(device))
+    summary = evaluate_network(runner, dataset, max_width_px=card.max_width_px, postprocess=card.postprocess,
                                device=device, batch_size=args.batch_size, top_n=args.top_n,
                                progress=not args.no_progress, on_image=on_image)
     summary.update({"model": str(args.model), "model_name": card.name, "dataset": args.dataset,
                     "root": str(args.root), "depth": args.depth, "top_n": args.top_n,
                     "split": args.split if args.split_file else "all", "device": str(device),
+                    "backend": args.backend, "precision": args.precision,
                     "threads": torch.get_num_threads()})
     print(format_table(summary, title=f"{card.name} on {args.dataset} ({summary['split']}): top-{args.top_n}"))
     if written:
@@ -86,13 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N images")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="auto")
+    p.add_argument("--backend", default="torch", choices=list(BACKENDS), help="inference runtime")
+    p.add_argument("--precision", default="fp32", help="fp32, bf16 or int8 (see grasp_perception.backends)")
     p.add_argument("--overlays", help="write overlay images (prediction green, ground truth blue) here")
     p.add_argument("--max-overlays", type=int, default=16)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     try:
         run(args)
-    except (ModelFileError, ConfigError, FileNotFoundError, ValueError) as exc:
+    except (ModelFileError, ConfigError, FileNotFoundError, ValueError, BackendUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -18,29 +18,35 @@ THRESHOLDS = (0.25, 0.30, 0.50, 0.75)
 
 
 @torch.inference_mode()
-def evaluate_network(network: torch.nn.Module, dataset, *, max_width_px: float, postprocess: dict,
+def evaluate_network(network, dataset, *, max_width_px: float, postprocess: dict,
                      device: torch.device | str = "cpu", batch_size: int = 8, top_n: int = 1,
                      loss_fn: GraspLoss | None = None, num_workers: int = 0, progress: bool = False,
                      on_image=None) -> dict:
     """Top-``top_n`` rectangle metric at several IoU thresholds, IoU-Avg, optional loss and timing.
 
-    ``on_image(k, input_grasps, gt_grasps, maps)`` is called for each image (overlays, per-image logs).
-    Timing covers the network and post-processing, not disk reads.
+    ``network`` is a torch module, or an inference backend (``backends.make_backend``: numpy in, maps out),
+    so every runtime is scored by the same code. ``on_image(k, input_grasps, gt_grasps, maps)`` is called
+    for each image (overlays, per-image logs). Timing covers the network and post-processing, not disk reads.
     """
-    network.eval()
+    is_module = isinstance(network, torch.nn.Module)
+    if is_module:
+        network.eval()
     metric = RectangleMetric(thresholds=THRESHOLDS, top_n=top_n)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=collate_items)
     loss_sum, loss_batches, busy_s = 0.0, 0, 0.0
     for batch in tqdm(loader, desc="evaluate", disable=not progress, unit="batch"):
-        x = batch["x"].to(device)
         t0 = time.perf_counter()
-        outputs = network(x)
-        if torch.device(device).type == "cuda":
-            torch.cuda.synchronize()
-        maps = [o.float().cpu().numpy() for o in outputs]
+        if is_module:
+            x = batch["x"].to(device)
+            outputs = network(x)
+            if torch.device(device).type == "cuda":
+                torch.cuda.synchronize()
+            maps = [o.float().cpu().numpy() for o in outputs]
+        else:
+            maps = network(batch["x"].numpy())
         busy_s += time.perf_counter() - t0
-        if loss_fn is not None and "targets" in batch:
+        if loss_fn is not None and is_module and "targets" in batch:
             target = GraspTargets(**{k: v.to(device) for k, v in batch["targets"].items()})
             loss, _ = loss_fn(outputs, target)
             loss_sum += float(loss)

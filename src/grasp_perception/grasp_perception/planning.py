@@ -164,6 +164,7 @@ class GraspPlanner:
 
     def plan(self, frame: CameraFrame | None, base_T_camera: np.ndarray, *, now_ns: int, max_grasps: int = 1,
              min_quality: float = 0.0) -> PlanResult:
+        t_start = time.perf_counter()
         problem = self.check_frame(frame, now_ns)
         if problem:
             return PlanResult(False, problem, stamp_ns=frame.stamp_ns if frame else 0)
@@ -171,6 +172,7 @@ class GraspPlanner:
             return PlanResult(False, "the camera -> base transform is not a rigid 4x4 transform", stamp_ns=frame.stamp_ns)
         t0 = time.perf_counter()
         net_depth = level_support_plane(frame.depth) if self.config.level_table else frame.depth
+        t_level = time.perf_counter()
         pred = self.predictor.predict(net_depth, rgb=frame.rgb, top_k=self.config.candidates)
         t1 = time.perf_counter()
         dropped: Counter = Counter()
@@ -196,7 +198,9 @@ class GraspPlanner:
                 continue
             kept.append(PlannedGrasp(g, cam, base))
         t2 = time.perf_counter()
-        timings = {**pred.timings_ms, "network_total": 1e3 * (t1 - t0), "poses": 1e3 * (t2 - t1)}
+        # Stages in ms: check (frame checks), level, preprocess, network, postprocess, poses; total = all of them.
+        timings = {"check": 1e3 * (t0 - t_start), "level": 1e3 * (t_level - t0), **pred.timings_ms,
+                   "poses": 1e3 * (t2 - t1), "total": 1e3 * (t2 - t_start)}
         if not kept:
             why = ", ".join(f"{n} {k}" for k, n in dropped.most_common()) or "the network found no grasp peak"
             return PlanResult(False, f"no grasp left of {len(pred.grasps)} candidates: {why}", stamp_ns=frame.stamp_ns,

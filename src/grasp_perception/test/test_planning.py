@@ -68,7 +68,8 @@ def test_plan_succeeds_on_the_box(good_result):
     assert r.image_grasps, "the network candidates are reported for overlays"
     qualities = [g.image.quality for g in r.grasps]
     assert qualities == sorted(qualities, reverse=True)
-    assert {"network_total", "poses"} <= set(r.timings_ms)
+    assert {"check", "level", "preprocess", "network", "postprocess", "poses", "total"} <= set(r.timings_ms)
+    assert r.timings_ms["total"] >= r.timings_ms["network"] + r.timings_ms["poses"]
 
 
 def test_best_grasp_is_over_the_box(good_result):

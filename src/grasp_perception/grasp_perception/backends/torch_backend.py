@@ -1,6 +1,8 @@
 """Eager PyTorch: the reference backend, in its fastest memory format."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -30,6 +32,8 @@ class TorchBackend:
         if precision == "bf16" and self.device.type == "cpu" and not cpu_has_bf16():
             raise BackendUnavailable("torch bf16 on this CPU would be emulated (no AVX512-BF16 or AMX)")
         self.dtype = _DTYPES[precision]
+        if self.dtype != torch.float32:
+            network = copy.deepcopy(network)  # rounding the caller's fp32 weights in place would be a silent loss
         # Channels-last lets oneDNN (CPU) and cuDNN pick their fast convolution kernels: the same
         # weights run ~2-3x faster on this project's CPUs than in the default contiguous layout.
         self.network = network.to(self.device, dtype=self.dtype, memory_format=torch.channels_last).eval()

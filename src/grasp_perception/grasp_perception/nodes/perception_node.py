@@ -146,6 +146,7 @@ class PerceptionNode(Node):
         self.publish_overlay = bool(p["publish_overlay"])
         self.frames_received = 0
         self.plans_published = 0
+        self.last_timings_ms: dict = {}
         self.frames_planned = 0     # continuous mode: frames planned on ...
         self._new_frame = threading.Event()  # ... the others were replaced by a newer one first
         self._stopping = threading.Event()
@@ -259,6 +260,7 @@ class PerceptionNode(Node):
                               stamp_ns=frame.stamp_ns)
         result = self.planner.plan(frame, base_T_camera, now_ns=self.get_clock().now().nanoseconds,
                                    max_grasps=max_grasps, min_quality=min_quality)
+        self.last_timings_ms = result.timings_ms  # per-stage ms of the latest plan (benchmarks, diagnostics)
         self._publish_views(frame, result)
         return result
 
