@@ -24,9 +24,11 @@ demo: setup
 	$(IN_ENV) python -m grasp_bringup.session $(SETUP) use_sim:=true objects:=$(OBJECTS) \
 		trials_per_object:=$(TRIALS) output_dir:=$(DEMO_REPORT)
 
+# `make bench` = the full suite (~30 min on 2 cores); `make bench BENCH_ARGS=--quick` in under a minute.
+BENCH_ARGS ?=
 bench: setup
-	$(PY) benchmarks/bench_networks.py
-	$(PY) benchmarks/bench_sim.py
+	$(IN_ENV) python -m grasp_perception.benchmark $(BENCH_ARGS)
+	$(IN_ENV) python benchmarks/bench_sim.py
 	$(IN_ENV) python benchmarks/bench_plan_grasp.py
 
 clean-venv:

@@ -1,24 +1,19 @@
-"""/plan_grasp over real DDS on the simulated cell: latency, continuous rate and accuracy.
+"""/plan_grasp over real DDS on the simulated cell: where its grasps land.
 
-    source scripts/ros_env.sh && python benchmarks/bench_plan_grasp.py [--scenes 10] [--calls 20]
+    source scripts/ros_env.sh && python benchmarks/bench_plan_grasp.py [--scenes 10]
 
-Prints (1) /plan_grasp round-trip ms (median, p95) with camera, perception and client in one process,
-and across processes (the runner in a subprocess, the client here); (2) the perception rate in
-continuous mode (grasps published per second while the simulated camera runs at 10 Hz); (3) for a
-top-down and a 25 deg tilted camera over N scenes (one procedural object each, PLGP depth noise):
+For a top-down and a 25 deg tilted camera over N scenes (one procedural object each, PLGP depth noise):
 the horizontal distance of the best grasp from the object's centre, the reprojection error of the
 grasp position onto its planned pixel, and the angle between the grasp's approach and the camera's
-optical axis. Results also go to runs/bench_plan_grasp.md.
+optical axis. Results also go to runs/bench_plan_grasp.md. Latency, round trips and the continuous
+rate are measured by ``python -m grasp_perception.benchmark``.
 """
 from __future__ import annotations
 
 import argparse
 import math
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,7 +23,6 @@ import numpy as np
 import rclpy
 from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 
-from grasp_interfaces.msg import Grasp
 from grasp_interfaces.srv import PlanGrasp
 from grasp_perception.geometry import invert_transform
 from grasp_perception.handeye import save_calibration
@@ -40,20 +34,10 @@ from grasp_sim.nodes.sim_camera_node import create_node as sim_camera_node
 BASE = "wx250s/base_link"
 
 
-def call(executor, client, n: int, max_grasps: int = 1):
-    times, last = [], None
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fut = client.call_async(PlanGrasp.Request(max_grasps=max_grasps))
-        executor.spin_until_future_complete(fut, timeout_sec=10)
-        last = fut.result()
-        if last is not None and last.success:
-            times.append(1e3 * (time.perf_counter() - t0))
-    return times, last
-
-
-def pct(xs, q):
-    return float(np.percentile(xs, q)) if xs else float("nan")
+def call(executor, client):
+    fut = client.call_async(PlanGrasp.Request(max_grasps=1))
+    executor.spin_until_future_complete(fut, timeout_sec=10)
+    return fut.result()
 
 
 def in_process(args, tmp: Path, lines: list[str]) -> None:
@@ -63,10 +47,8 @@ def in_process(args, tmp: Path, lines: list[str]) -> None:
         calib = save_calibration(tmp / f"sim{tilt:.0f}.calib", sim_calibration(settings, BASE))
         cam = sim_camera_node(**{k: getattr(settings, k) for k in CellSettings.__dataclass_fields__},
                               base_frame=BASE, initial_objects=[0])
-        per = perception_node(calibration=str(calib), base_frame=BASE, continuous=(tilt == 0.0))
+        per = perception_node(calibration=str(calib), base_frame=BASE)
         client_node = rclpy.create_node("bench_client")
-        got = []
-        client_node.create_subscription(Grasp, "/perception/grasp", got.append, 10)
         client = client_node.create_client(PlanGrasp, "/plan_grasp")
         ex = MultiThreadedExecutor(num_threads=4)
         for n in (cam, per):
@@ -77,18 +59,6 @@ def in_process(args, tmp: Path, lines: list[str]) -> None:
         cex.add_node(client_node)
         client.wait_for_service(timeout_sec=10)
         time.sleep(1.0)
-        if tilt == 0.0:
-            got.clear()
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < 5.0:
-                cex.spin_once(timeout_sec=0.1)
-            rate = len(got) / (time.monotonic() - t0)
-            per.continuous = False
-            lines.append(f"- continuous mode: {rate:.1f} grasps/s published (simulated camera at 10 Hz, "
-                         f"{per.frames_received} frames received)")
-            times, _ = call(cex, client, args.calls)
-            lines.append(f"- /plan_grasp round trip, one process: median {statistics.median(times):.1f} ms, "
-                         f"p95 {pct(times, 95):.1f} ms ({len(times)} calls)")
         cell, K = cam.cell, cam.cell.intrinsics
         cam_T = base_T_camera(settings)
         dist, reproj, tilt_err = [], [], []
@@ -96,7 +66,7 @@ def in_process(args, tmp: Path, lines: list[str]) -> None:
             with cam.lock:
                 cell.reset(i, seed=1000 + i)
             time.sleep(0.35)  # a fresh frame of the new scene
-            _, res = call(cex, client, 1)
+            res = call(cex, client)
             if res is None or not res.success:
                 continue
             g = res.grasps[0]
@@ -121,29 +91,9 @@ def in_process(args, tmp: Path, lines: list[str]) -> None:
                      f"{statistics.median(d):.1f} / {max(d):.1f} | {max(r):.3f} | {max(a):.3f} |")
 
 
-def across_processes(args, tmp: Path, lines: list[str]) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "grasp_bringup.run", "widowx", "use_sim:=true",
-                             f"output_dir:={tmp}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    node = rclpy.create_node("bench_client_x")
-    try:
-        client = node.create_client(PlanGrasp, "/plan_grasp")
-        client.wait_for_service(timeout_sec=60)
-        ex = SingleThreadedExecutor()
-        ex.add_node(node)
-        time.sleep(2.0)
-        times, _ = call(ex, client, args.calls)
-        lines.append(f"- /plan_grasp round trip, across processes (runner + this client): median "
-                     f"{statistics.median(times):.1f} ms, p95 {pct(times, 95):.1f} ms ({len(times)} calls)")
-    finally:
-        node.destroy_node()
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scenes", type=int, default=10)
-    p.add_argument("--calls", type=int, default=20)
     args = p.parse_args()
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     rclpy.init()
@@ -151,8 +101,6 @@ def main() -> None:
              "Default model, WidowX cell, procedural objects (pool seed 1000), PLGP depth noise, 640x480.", ""]
     with tempfile.TemporaryDirectory() as tmp:
         in_process(args, Path(tmp), lines)
-        lines.append("")
-        across_processes(args, Path(tmp), lines)
     rclpy.shutdown()
     text = "\n".join(lines) + "\n"
     print(text)

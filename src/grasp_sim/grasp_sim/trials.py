@@ -51,16 +51,16 @@ def load_objects(objects: str, *, n_procedural: int = 10, seed: int = 1000,
     return specs
 
 
-def make_predictor(model: str, random_weights: int | None = None):
+def make_predictor(model: str, random_weights: int | None = None, backend: str = "torch", precision: str = "fp32"):
     """A GraspPredictor for the model file; with ``random_weights`` the same network, untrained (a floor)."""
     from grasp_perception.inference import GraspPredictor
     from grasp_perception.model_io import build_from_card, load_card
 
     if random_weights is None:
-        return GraspPredictor(model, device="cpu")
+        return GraspPredictor(model, device="cpu", backend=backend, precision=precision)
     torch.manual_seed(random_weights)
     card = load_card(model)
-    return GraspPredictor((build_from_card(card).eval(), card), device="cpu")
+    return GraspPredictor((build_from_card(card).eval(), card), device="cpu", backend=backend, precision=precision)
 
 
 def make_trial_cell(objects: list[ObjectSpec], gripper: str, depth_noise: bool, seed: int) -> SimCell:
@@ -199,7 +199,8 @@ def run_settings(args, names: list[str], model_name: str) -> dict:
     procedural = args.objects == "procedural"
     settings = {"model": where(str(args.model)), "model_name": model_name, "random_weights": args.random_weights,
                 "gripper": args.gripper, "objects": args.objects if procedural else where(args.objects),
-                "object_names": names, "depth_noise": not args.no_depth_noise, "seed": args.seed}
+                "object_names": names, "depth_noise": not args.no_depth_noise, "seed": args.seed,
+                "backend": args.backend, "precision": args.precision}
     if procedural:
         settings.update(n_objects=args.n_objects, objects_seed=args.objects_seed)
     else:
@@ -217,7 +218,7 @@ def run(args) -> dict:
     objects = load_objects(args.objects, n_procedural=args.n_objects, seed=args.objects_seed,
                            max_extent_m=args.max_extent)
     names = [o.name for o in objects]
-    predictor = make_predictor(args.model, args.random_weights)
+    predictor = make_predictor(args.model, args.random_weights, args.backend, args.precision)
     settings = run_settings(args, names, predictor.card.name)
     if args.clutter:
         log = TrialLog.open(report / "clutter.jsonl", settings, args.resume, key=lambda r: r["scene"],
@@ -259,7 +260,7 @@ def run(args) -> dict:
     summary.update({"model": str(args.model), "model_name": predictor.card.name,
                     "random_weights": args.random_weights, "objects": args.objects, "gripper": args.gripper,
                     "trials_per_object": args.trials_per_object, "depth_noise": not args.no_depth_noise,
-                    "seed": args.seed})
+                    "seed": args.seed, "backend": args.backend, "precision": args.precision})
     if heatmap:
         summary["heatmap"] = heatmap
     out = Path(args.json) if args.json else report / "results.json"
@@ -283,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-extent", type=float, default=0.06, help="meshes are scaled to this size (m)")
     p.add_argument("--seed", type=int, default=0, help="seeds drop poses and depth noise")
     p.add_argument("--no-depth-noise", action="store_true", help="perfect depth instead of the PLGP noise model")
+    p.add_argument("--backend", default="torch", help="inference runtime: torch, onnxruntime, openvino")
+    p.add_argument("--precision", default="fp32", help="fp32, bf16 or int8 (see grasp_perception.backends)")
     p.add_argument("--random-weights", type=int, default=None, metavar="SEED",
                    help="ignore the trained weights: same network, random init (a floor to compare with)")
     p.add_argument("--clutter", type=int, default=0, metavar="K",
@@ -297,13 +300,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from grasp_perception.backends import BackendUnavailable
     args = build_parser().parse_args(argv)
     if args.trials_per_object < 1:
         print("error: --trials-per-object must be >= 1", file=sys.stderr)
         return 2
     try:
         run(args)
-    except (FileExistsError, FileNotFoundError, ValueError) as exc:
+    except (FileExistsError, FileNotFoundError, ValueError, BackendUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # the finished trials are logged; --resume runs the rest
