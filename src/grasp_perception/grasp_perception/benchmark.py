@@ -123,7 +123,7 @@ def time_row(planner: GraspPlanner, frames: list[CameraFrame], base_T_camera: np
         t = result.timings_ms
         if not t:  # refused before the network ran: not a timing of the pipeline
             raise RuntimeError(f"benchmark frame refused by the planner: {result.message}")
-        stage_ms["preprocess"].append(t["check"] + t["level"] + t["preprocess"])
+        stage_ms["preprocess"].append(t["check"] + t["preprocess"])
         stage_ms["inference"].append(t["network"])
         stage_ms["postprocess"].append(t["postprocess"])
         stage_ms["deproject"].append(t["poses"])

@@ -16,6 +16,49 @@ from .datasets.preprocessing import CHANNELS, inpaint_depth, invalid_depth, norm
 from .datasets.transforms import center_crop_origin, crop_matrix
 
 
+def support_plane_slope(depth: np.ndarray, inlier_m: float = 0.005, iterations: int = 3, points: int = 1200,
+                        flat_m: float = 1e-4) -> tuple[float, float] | None:
+    """Slope ``(a, b)`` in metres per pixel (along u, v) of the dominant plane (the table), or None if flat.
+
+    The networks were trained on top-down views, where the table is a constant depth that the input
+    normalisation (``depth - mean``) removes; a tilted camera sees the table as a ramp the network has
+    never seen (with the default model its best grasps move onto the empty table). Fits
+    ``z = a u + b v + c`` by least squares on a fixed grid of about ``points`` pixels (no random draw: the
+    same answer every frame), refitted on the points within ``inlier_m`` of the plane (objects are nearer
+    than the table). None when the slope moves no pixel by ``flat_m`` (a top-down camera) or too few
+    pixels are valid.
+    """
+    h, w = depth.shape
+    stride = max(1, int(round(np.sqrt(h * w / points))))
+    off = stride // 2
+    grid = depth[off::stride, off::stride]
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(grid) & (grid > 0)
+    if valid.sum() < 50:
+        return None
+    v, u = np.nonzero(valid)
+    z = grid[v, u].astype(np.float64)
+    A = np.column_stack([off + stride * u, off + stride * v, np.ones(u.size)]).astype(np.float64)
+    keep = np.ones(z.size, bool)
+    for _ in range(iterations):
+        coef, *_ = np.linalg.lstsq(A[keep], z[keep], rcond=None)
+        resid = z - A @ coef
+        keep = np.abs(resid) < max(inlier_m, 3 * np.std(resid[keep]))
+        if keep.sum() < 50:
+            return None
+    a, b = float(coef[0]), float(coef[1])
+    if (abs(a) * (w - 1) + abs(b) * (h - 1)) / 2 < flat_m:
+        return None
+    return a, b
+
+
+def _plane(slope: tuple[float, float], h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The plane's u and v terms about the image centre, as a row and a column (broadcast, no (H, W) grid)."""
+    du = (slope[0] * (np.arange(w) - (w - 1) / 2)).astype(np.float32)[None, :]
+    dv = (slope[1] * (np.arange(h) - (h - 1) / 2)).astype(np.float32)[:, None]
+    return du, dv
+
+
 class FrameInput:
     def __init__(self, channels: str, input_size: int, crop: str = "center", inpaint: bool = True):
         if channels not in CHANNELS:
@@ -42,10 +85,13 @@ class FrameInput:
         cut, info = prepare_geometry(GraspSample(rgb=rgb, depth=depth, mask=None), s, "resize")
         return cut.depth, cut.rgb, info
 
-    def __call__(self, depth: np.ndarray, rgb: np.ndarray | None = None) -> tuple[np.ndarray, InputInfo]:
+    def __call__(self, depth: np.ndarray, rgb: np.ndarray | None = None,
+                 level_table: bool = False) -> tuple[np.ndarray, InputInfo]:
         """``(1, C, S, S)`` input (the shared buffer) and how it was cut from the frame.
 
         ``depth`` (H, W) metres, invalid = NaN, inf or <= 0; ``rgb`` (H, W, 3) uint8 RGB order.
+        ``level_table`` removes the table's slope (:func:`support_plane_slope`) from the window the network
+        sees, fitted on that window: for tilted cameras; a level table is left as it is.
         """
         needs_depth = self.channels in ("depth", "rgbd")
         needs_rgb = self.channels in ("rgb", "rgbd")
@@ -58,7 +104,14 @@ class FrameInput:
             if self.inpaint and invalid.any():
                 d = inpaint_depth(d)
                 invalid = invalid_depth(d)
-            normalise_depth_into(d, invalid, self.buffer[0, 0])
+            out = self.buffer[0, 0]
+            slope = support_plane_slope(d) if level_table else None
+            if slope is not None:
+                du, dv = _plane(slope, *d.shape)
+                np.subtract(d, du, out=out)
+                out -= dv
+                d = out  # normalised in place below
+            normalise_depth_into(d, invalid, out)
             plane = 1
         if needs_rgb:
             normalise_rgb_into(c, self.buffer[0, plane:plane + 3])

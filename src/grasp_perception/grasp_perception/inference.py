@@ -77,9 +77,10 @@ class GraspPredictor:
         params = {**self.postprocess, **overrides}
         return detect_grasps(*maps, top_k=top_k, max_width=self.card.max_width_px, **params)
 
-    def predict(self, depth: np.ndarray, rgb: np.ndarray | None = None, top_k: int = 1,
+    def predict(self, depth: np.ndarray, rgb: np.ndarray | None = None, top_k: int = 1, level_table: bool = False,
                 **postprocess_overrides) -> Prediction:
-        """Grasps for one image. ``depth`` in metres (H, W), invalid = NaN or 0; ``rgb`` uint8 (H, W, 3)."""
+        """Grasps for one image. ``depth`` in metres (H, W), invalid = NaN or 0; ``rgb`` uint8 (H, W, 3).
+        ``level_table``: remove the table's slope from the network input (tilted cameras; see FrameInput)."""
         depth = np.asarray(depth, dtype=np.float32)
         if depth.ndim != 2:
             raise ValueError(f"depth must be a (H, W) image in metres, got shape {depth.shape}")
@@ -88,7 +89,7 @@ class GraspPredictor:
         if self.card.inputs in ("rgb", "rgbd") and rgb is None:
             raise ValueError(f"model {self.card.name!r} expects {self.card.inputs} input but only depth was given")
         t0 = time.perf_counter()
-        x, info = self.frame_input(depth, rgb)  # DatasetError (a ValueError) if no depth is valid
+        x, info = self.frame_input(depth, rgb, level_table)  # DatasetError (a ValueError) if no depth is valid
         t1 = time.perf_counter()
         maps = tuple(m[0] for m in self.backend(x))
         t2 = time.perf_counter()

@@ -61,7 +61,8 @@ class PlannerConfig:
     approach: str = "optical_axis"    # optical_axis | viewing_ray (see geometry.image_grasp_to_camera_pose)
     candidates: int = 20              # network grasps considered before filtering
     depth_range_m: tuple[float, float] = (0.1, 3.0)   # plausible median scene depth: catches unit mistakes
-    level_table: bool = True          # remove the support plane's slope from the network input (tilted cameras)
+    level_table: bool = True          # remove the support plane's slope from the network input (tilted cameras:
+                                      # see frame_input.support_plane_slope)
 
     def __post_init__(self):
         if self.approach not in APPROACH_MODES:
@@ -85,45 +86,6 @@ class PlanResult:
     stamp_ns: int = 0
     timings_ms: dict = field(default_factory=dict)
     image_grasps: list[ImageGrasp] = field(default_factory=list)   # all network candidates (for overlays)
-
-
-def level_support_plane(depth: np.ndarray, inlier_m: float = 0.005, iterations: int = 3,
-                        stride: int = 16, flat_m: float = 1e-4) -> np.ndarray:
-    """``depth`` with the slope of its dominant plane (the table) removed, its centre depth kept.
-
-    The networks were trained on top-down views, where the table is a constant depth that the input
-    normalisation (``depth - mean``) removes; a tilted camera sees the table as a ramp the network has
-    never seen (with the default model its best grasps move onto the empty table). Fitting
-    ``z = a u + b v + c`` by least squares on every ``stride``-th pixel (a fixed grid: no random draw, the
-    same answer every frame), refitted on the points within ``inlier_m`` of the table (objects are
-    nearer than it), and subtracting ``a (u - cx) + b (v - cy)`` levels the table and leaves objects'
-    heights above it. A slope that moves no pixel by ``flat_m`` or more (a top-down camera) returns
-    ``depth`` itself, uncopied.
-    """
-    h, w = depth.shape
-    off = stride // 2
-    grid = depth[off::stride, off::stride]
-    with np.errstate(invalid="ignore"):
-        valid = np.isfinite(grid) & (grid > 0)
-    if valid.sum() < 50:
-        return depth
-    v, u = np.nonzero(valid)
-    z = grid[v, u].astype(np.float64)
-    A = np.column_stack([off + stride * u, off + stride * v, np.ones(u.size)]).astype(np.float64)
-    keep = np.ones(z.size, bool)
-    for _ in range(iterations):
-        coef, *_ = np.linalg.lstsq(A[keep], z[keep], rcond=None)
-        resid = z - A @ coef
-        keep = np.abs(resid) < max(inlier_m, 3 * np.std(resid[keep]))
-        if keep.sum() < 50:
-            return depth
-    a, b = coef[0], coef[1]
-    if (abs(a) * (w - 1) + abs(b) * (h - 1)) / 2 < flat_m:
-        return depth
-    # Broadcast a row and a column instead of building (H, W) coordinate grids.
-    du = (a * (np.arange(w) - (w - 1) / 2)).astype(np.float32)[None, :]
-    dv = (b * (np.arange(h) - (h - 1) / 2)).astype(np.float32)[:, None]
-    return depth - du - dv
 
 
 class GraspPlanner:
@@ -171,9 +133,8 @@ class GraspPlanner:
         if not is_rigid(base_T_camera):
             return PlanResult(False, "the camera -> base transform is not a rigid 4x4 transform", stamp_ns=frame.stamp_ns)
         t0 = time.perf_counter()
-        net_depth = level_support_plane(frame.depth) if self.config.level_table else frame.depth
-        t_level = time.perf_counter()
-        pred = self.predictor.predict(net_depth, rgb=frame.rgb, top_k=self.config.candidates)
+        pred = self.predictor.predict(frame.depth, rgb=frame.rgb, top_k=self.config.candidates,
+                                      level_table=self.config.level_table)
         t1 = time.perf_counter()
         dropped: Counter = Counter()
         kept: list[PlannedGrasp] = []
@@ -198,8 +159,9 @@ class GraspPlanner:
                 continue
             kept.append(PlannedGrasp(g, cam, base))
         t2 = time.perf_counter()
-        # Stages in ms: check (frame checks), level, preprocess, network, postprocess, poses; total = all of them.
-        timings = {"check": 1e3 * (t0 - t_start), "level": 1e3 * (t_level - t0), **pred.timings_ms,
+        # Stages in ms: check (frame checks), preprocess (levelling included), network, postprocess, poses;
+        # total = all of them.
+        timings = {"check": 1e3 * (t0 - t_start), **pred.timings_ms,
                    "poses": 1e3 * (t2 - t1), "total": 1e3 * (t2 - t_start)}
         if not kept:
             why = ", ".join(f"{n} {k}" for k, n in dropped.most_common()) or "the network found no grasp peak"
