@@ -369,6 +369,38 @@ def test_continuous_mode_publishes_grasps(ros):
         assert 0.0 < m.width < 0.1
 
 
+def test_continuous_mode_drops_stale_frames_instead_of_queueing(ros, tmp_path):
+    """A network slower than the camera plans on the newest frame each time: frames are skipped and the
+    age of what is planned stays bounded, where a queue would make it grow frame after frame."""
+    import torch
+    from grasp_perception.model_io import ModelCard, save_model
+    from grasp_perception.networks import build_network
+    from grasp_perception.nodes.conversions import stamp_to_ns
+    torch.manual_seed(0)  # untrained: only its cost matters here (U-Net, ~0.1-0.3 s a frame on 2 cores)
+    card = ModelCard(name="unet-slow", architecture="unet", inputs="rgbd", n_bins=1, input_size=224,
+                     crop="center", max_width_px=150.0)
+    model = save_model(tmp_path / "unet-slow", build_network("unet", 4, n_bins=1).eval(), card)
+    ros.sim_camera(TOP_DOWN)  # 10 Hz
+    ages = []
+    listener = rclpy.create_node("overlay_age_listener")
+    clock = listener.get_clock()
+    listener.create_subscription(
+        Image, "/perception/overlay",
+        lambda m: ages.append((clock.now().nanoseconds - stamp_to_ns(m.header.stamp)) / 1e9), 10)
+    with ros.running(listener), ros.perception(model=str(model), continuous=True, max_image_age_s=0.0) as per:
+        wait_for(lambda: len(ages) >= 2, 30.0, "continuous plans of the slow model")
+        received0, planned0, n0 = per.frames_received, per.frames_planned, len(ages)
+        time.sleep(3.0)
+        received, planned = per.frames_received - received0, per.frames_planned - planned0
+        late, plan_s = ages[n0:], per.last_timings_ms["total"] / 1e3
+    print(f"\ncontinuous mode, slow model ({1e3 * plan_s:.0f} ms a plan): {received} frames received, {planned} "
+          f"planned in 3 s; age of planned frames at publication {min(late):.2f}-{max(late):.2f} s")
+    assert 0 < planned < received  # frames were dropped ...
+    # ... and what is planned is fresh: at most about one plan plus one frame period old. A queue would add
+    # (plan time - frame period) of age with every plan.
+    assert max(late) < 2 * plan_s + 0.5
+
+
 def test_overlay_and_markers_after_plan_grasp(ros):
     ros.sim_camera(TOP_DOWN)
     overlays, markers = [], []
