@@ -164,10 +164,55 @@ class GraspPose6D:
 def grasp_depth_at(depth_image: np.ndarray, u: float, v: float, window: int = 5) -> float | None:
     """Median of the valid (finite, > 0) depths in a ``window`` x ``window`` patch around (u, v), or None.
     The median is robust to stereo dropouts and to pixels that straddle an object edge."""
-    c, r, h = int(round(u)), int(round(v)), max(0, window // 2)
-    patch = depth_image[max(0, r - h):r + h + 1, max(0, c - h):c + h + 1]
-    valid = patch[np.isfinite(patch) & (patch > 0)]
-    return float(np.median(valid)) if valid.size else None
+    z = grasp_depths_at(depth_image, np.array([u], float), np.array([v], float), window)[0]
+    return None if math.isnan(z) else float(z)
+
+
+def grasp_depths_at(depth_image: np.ndarray, u: np.ndarray, v: np.ndarray, window: int = 5) -> np.ndarray:
+    """:func:`grasp_depth_at` for many pixels at once: ``(N,)`` medians, NaN where a patch has no valid depth.
+
+    The patch is cut at the image border (not padded), centred on the pixel nearest (u, v)."""
+    h, w = depth_image.shape
+    half = max(0, window // 2)
+    offsets = np.arange(-half, half + 1)
+    rows = np.rint(v).astype(np.int64)[:, None] + offsets   # (N, window)
+    cols = np.rint(u).astype(np.int64)[:, None] + offsets
+    inside = (((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :])
+    patch = depth_image[np.clip(rows, 0, h - 1)[:, :, None], np.clip(cols, 0, w - 1)[:, None, :]].astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        patch[~(inside & np.isfinite(patch) & (patch > 0))] = np.nan
+    flat = patch.reshape(len(rows), -1)
+    out = np.full(len(rows), np.nan)
+    has = ~np.all(np.isnan(flat), axis=1)
+    if has.any():
+        out[has] = np.nanmedian(flat[has], axis=1)
+    return out
+
+
+def camera_poses(u: np.ndarray, v: np.ndarray, angle: np.ndarray, width_px: np.ndarray, depth_image: np.ndarray,
+                 intrinsics: CameraIntrinsics, *, window: int = 5, approach: str = "optical_axis"
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Batched :func:`image_grasp_to_camera_pose` without its argument checks: ``(N, 4, 4)`` optical-frame
+    poses, ``(N,)`` openings in metres and ``(N,)`` grasp depths; rows without valid depth are NaN."""
+    u, v, angle, width_px = (np.asarray(x, float).reshape(-1) for x in (u, v, angle, width_px))
+    z = grasp_depths_at(depth_image, u, v, window)
+    p = intrinsics.deproject(u, v, z)                                         # (N, 3)
+    if approach == "optical_axis":
+        a_dir = np.broadcast_to([0.0, 0.0, 1.0], p.shape)
+    else:
+        a_dir = p / np.linalg.norm(p, axis=1, keepdims=True)
+    ca, sa = np.cos(angle), np.sin(angle)
+    # On screen the opening runs along (cos a, -sin a) px; in the optical frame that is (cos a / fx, -sin a / fy).
+    d = np.stack([ca / intrinsics.fx, -sa / intrinsics.fy, np.zeros_like(ca)], axis=1)
+    x = d - np.sum(d * a_dir, axis=1, keepdims=True) * a_dir
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = np.stack([a_dir[:, 1] * x[:, 2] - a_dir[:, 2] * x[:, 1],            # a_dir x x, written out: np.cross
+                  a_dir[:, 2] * x[:, 0] - a_dir[:, 0] * x[:, 2],            # costs more than the rest together
+                  a_dir[:, 0] * x[:, 1] - a_dir[:, 1] * x[:, 0]], axis=1)
+    T = np.zeros((len(u), 4, 4))
+    T[:, :3, 0], T[:, :3, 1], T[:, :3, 2], T[:, :3, 3], T[:, 3, 3] = x, y, a_dir, p, 1.0
+    width_m = width_px * z * np.hypot(ca / intrinsics.fx, sa / intrinsics.fy)
+    return T, width_m, z
 
 
 def image_grasp_to_camera_pose(u: float, v: float, angle: float, width_px: float, depth_image: np.ndarray,
@@ -202,16 +247,7 @@ def image_grasp_to_camera_pose(u: float, v: float, angle: float, width_px: float
         raise ValueError(f"{caller}: width_px must be >= 0, got {width_px}")
     if approach not in APPROACH_MODES:
         raise ValueError(f"{caller}: approach must be one of {APPROACH_MODES}, got {approach!r}")
-    z = grasp_depth_at(depth_image, u, v, window)
-    if z is None:
+    T, width_m, z = camera_poses(u, v, angle, width_px, depth_image, intrinsics, window=window, approach=approach)
+    if math.isnan(z[0]):
         raise ValueError(f"{caller}: depth_image has no valid depth within {window}x{window} px of (u={u}, v={v})")
-    p = intrinsics.deproject(u, v, z)
-    a_dir = np.array([0.0, 0.0, 1.0]) if approach == "optical_axis" else p / np.linalg.norm(p)
-    ca, sa = math.cos(angle), math.sin(angle)
-    # On screen the opening runs along (cos a, -sin a) px; in the optical frame that is (cos a / fx, -sin a / fy).
-    d = np.array([ca / intrinsics.fx, -sa / intrinsics.fy, 0.0])
-    x = d - (d @ a_dir) * a_dir
-    x /= np.linalg.norm(x)
-    R = np.column_stack([x, np.cross(a_dir, x), a_dir])
-    width_m = width_px * z * math.hypot(ca / intrinsics.fx, sa / intrinsics.fy)
-    return GraspPose6D(make_transform(R, p), float(width_m), z)
+    return GraspPose6D(T[0], float(width_m[0]), float(z[0]))

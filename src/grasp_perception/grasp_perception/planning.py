@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .geometry import APPROACH_MODES, CameraIntrinsics, GraspPose6D, image_grasp_to_camera_pose, is_rigid
+from .geometry import APPROACH_MODES, CameraIntrinsics, GraspPose6D, camera_poses, is_rigid
 from .grasp import ImageGrasp
 
 
@@ -138,7 +138,12 @@ class GraspPlanner:
         t1 = time.perf_counter()
         dropped: Counter = Counter()
         kept: list[PlannedGrasp] = []
-        for g in pred.grasps:
+        grasps = pred.grasps
+        # Every candidate's pose in one batch (a few tens of rows), then the filters in rank order.
+        cam_T, width_m, z = camera_poses([g.u for g in grasps], [g.v for g in grasps], [g.angle for g in grasps],
+                                         [g.width for g in grasps], frame.depth, frame.intrinsics,
+                                         window=self.config.depth_window, approach=self.config.approach)
+        for i, g in enumerate(grasps):
             if len(kept) >= max(1, max_grasps):
                 break
             if g.quality < min_quality:
@@ -147,12 +152,10 @@ class GraspPlanner:
             if not self.config.workspace.contains_pixel(g.u, g.v):
                 dropped["outside the workspace ROI"] += 1
                 continue
-            try:
-                cam = image_grasp_to_camera_pose(g.u, g.v, g.angle, g.width, frame.depth, frame.intrinsics,
-                                                 window=self.config.depth_window, approach=self.config.approach)
-            except ValueError:
+            if np.isnan(z[i]):
                 dropped["without valid depth at the grasp pixel"] += 1
                 continue
+            cam = GraspPose6D(cam_T[i], float(width_m[i]), float(z[i]))
             base = cam.transformed(base_T_camera)
             if not self.config.workspace.contains_point(base.position):
                 dropped["outside the workspace box"] += 1

@@ -279,3 +279,28 @@ def test_tilted_camera_world_pose(approach):
     assert world.approach[1] == pytest.approx(0.0, abs=1e-12)
     np.testing.assert_allclose(world.position, (world_T_camera @ np.append(cam.position, 1.0))[:3], atol=1e-12)
     assert is_rigid(world.T)
+
+
+def test_batched_poses_equal_the_single_grasp_function():
+    from grasp_perception.geometry import camera_poses
+    rng = np.random.default_rng(0)
+    depth = (0.5 + 0.1 * rng.random((H, W))).astype(np.float32)
+    depth[rng.random((H, W)) < 0.3] = np.nan
+    depth[100:110, 100:110] = np.nan                     # a hole larger than the window
+    u = np.r_[rng.uniform(0, W - 1, 30), 105.0, 0.0, W - 1.0]   # border pixels: cut patches
+    v = np.r_[rng.uniform(0, H - 1, 30), 105.0, 0.0, H - 1.0]
+    a, wpx = rng.uniform(-1.5, 1.5, 33), rng.uniform(5, 80, 33)
+    for approach in ("optical_axis", "viewing_ray"):
+        T, width_m, z = camera_poses(u, v, a, wpx, depth, K, window=5, approach=approach)
+        for i in range(33):
+            if i == 30:
+                assert np.isnan(z[i])  # no valid depth in the patch
+                with pytest.raises(ValueError, match="no valid depth"):
+                    image_grasp_to_camera_pose(u[i], v[i], a[i], wpx[i], depth, K, approach=approach)
+                continue
+            one = image_grasp_to_camera_pose(u[i], v[i], a[i], wpx[i], depth, K, approach=approach)
+            np.testing.assert_allclose(T[i], one.T, atol=1e-12)
+            assert width_m[i] == pytest.approx(one.width_m) and z[i] == pytest.approx(one.depth_m)
+            patch = depth[max(0, int(round(v[i])) - 2):int(round(v[i])) + 3,
+                          max(0, int(round(u[i])) - 2):int(round(u[i])) + 3]
+            assert z[i] == pytest.approx(float(np.median(patch[np.isfinite(patch)])))  # the median of the patch
