@@ -15,23 +15,17 @@ import math
 import os
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import rclpy
-from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 
 from grasp_interfaces.srv import PlanGrasp
 from grasp_perception.geometry import invert_transform
-from grasp_perception.handeye import save_calibration
 from grasp_perception.nodes.conversions import pose_to_transform
-from grasp_perception.nodes.perception_node import create_node as perception_node
-from grasp_sim.cell_setup import CellSettings, base_T_camera, sim_calibration, world_T_base
-from grasp_sim.nodes.sim_camera_node import create_node as sim_camera_node
-
-BASE = "wx250s/base_link"
+from grasp_perception.benchmark_ros import sim_stack
+from grasp_sim.cell_setup import CellSettings, base_T_camera, world_T_base
 
 
 def call(executor, client):
@@ -44,44 +38,8 @@ def in_process(args, tmp: Path, lines: list[str]) -> None:
     rows = []
     for tilt in (0.0, 25.0):
         settings = CellSettings(arm="widowx", n_objects=args.scenes, camera_tilt_deg=tilt)
-        calib = save_calibration(tmp / f"sim{tilt:.0f}.calib", sim_calibration(settings, BASE))
-        cam = sim_camera_node(**{k: getattr(settings, k) for k in CellSettings.__dataclass_fields__},
-                              base_frame=BASE, initial_objects=[0])
-        per = perception_node(calibration=str(calib), base_frame=BASE)
-        client_node = rclpy.create_node("bench_client")
-        client = client_node.create_client(PlanGrasp, "/plan_grasp")
-        ex = MultiThreadedExecutor(num_threads=4)
-        for n in (cam, per):
-            ex.add_node(n)
-        th = threading.Thread(target=ex.spin, daemon=True)
-        th.start()
-        cex = SingleThreadedExecutor()
-        cex.add_node(client_node)
-        client.wait_for_service(timeout_sec=10)
-        time.sleep(1.0)
-        cell, K = cam.cell, cam.cell.intrinsics
-        cam_T = base_T_camera(settings)
-        dist, reproj, tilt_err = [], [], []
-        for i in range(args.scenes):
-            with cam.lock:
-                cell.reset(i, seed=1000 + i)
-            time.sleep(0.35)  # a fresh frame of the new scene
-            res = call(cex, client)
-            if res is None or not res.success:
-                continue
-            g = res.grasps[0]
-            T = pose_to_transform(g.pose.pose)
-            obj_base = invert_transform(world_T_base("widowx")) @ np.r_[cell.object_pose(i)[0], 1.0]
-            dist.append(1e3 * float(np.hypot(*(T[:2, 3] - obj_base[:2]))))
-            p_cam = invert_transform(cam_T) @ T[:, 3]
-            uv = K.project(p_cam[:3])
-            reproj.append(float(np.hypot(uv[0] - g.center_u, uv[1] - g.center_v)))
-            optical = cam_T[:3, 2]
-            tilt_err.append(math.degrees(math.acos(np.clip(T[:3, 2] @ optical, -1, 1))))
-        rows.append((tilt, len(dist), dist, reproj, tilt_err))
-        ex.shutdown()
-        for n in (cam, per, client_node):
-            n.destroy_node()
+        with sim_stack(settings, tmp) as (cam, per, client_node, client, cex):
+            scene_errors(args, cam, settings, client, cex, rows, tilt)
     lines.append("")
     lines.append("| camera | scenes planned | grasp to object centre, mm (median / max) | reprojection px (max) | "
                  "approach vs optical axis, deg (max) |")
@@ -89,6 +47,30 @@ def in_process(args, tmp: Path, lines: list[str]) -> None:
     for tilt, n, d, r, a in rows:
         lines.append(f"| {'top-down' if tilt == 0 else f'tilted {tilt:.0f} deg'} | {n}/{args.scenes} | "
                      f"{statistics.median(d):.1f} / {max(d):.1f} | {max(r):.3f} | {max(a):.3f} |")
+
+
+def scene_errors(args, cam, settings, client, cex, rows, tilt) -> None:
+    """Best-grasp errors against the simulator's ground truth over ``args.scenes`` fresh scenes."""
+    cell, K = cam.cell, cam.cell.intrinsics
+    cam_T = base_T_camera(settings)
+    dist, reproj, tilt_err = [], [], []
+    for i in range(args.scenes):
+        with cam.lock:
+            cell.reset(i, seed=1000 + i)
+        time.sleep(0.35)  # a fresh frame of the new scene
+        res = call(cex, client)
+        if res is None or not res.success:
+            continue
+        g = res.grasps[0]
+        T = pose_to_transform(g.pose.pose)
+        obj_base = invert_transform(world_T_base("widowx")) @ np.r_[cell.object_pose(i)[0], 1.0]
+        dist.append(1e3 * float(np.hypot(*(T[:2, 3] - obj_base[:2]))))
+        p_cam = invert_transform(cam_T) @ T[:, 3]
+        uv = K.project(p_cam[:3])
+        reproj.append(float(np.hypot(uv[0] - g.center_u, uv[1] - g.center_v)))
+        optical = cam_T[:3, 2]
+        tilt_err.append(math.degrees(math.acos(np.clip(T[:3, 2] @ optical, -1, 1))))
+    rows.append((tilt, len(dist), dist, reproj, tilt_err))
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -51,38 +52,54 @@ def call_service(executor, client, n: int, server=None) -> tuple[list[float], li
     return times, plans
 
 
-def in_process(calls: int, backend: str, precision: str, tmp: Path) -> dict:
+@contextmanager
+def sim_stack(settings, tmp: Path, camera_hz: float = 10.0, **perception_params):
+    """The simulated camera and the perception node spinning in this process, and a client node with its own
+    executor: yields ``(camera, perception, client_node, plan_grasp_client, client_executor)`` once the
+    service is up and a first frame is in."""
     from grasp_sim.cell_setup import CellSettings, sim_calibration
+    from grasp_sim.nodes.sim_camera_node import create_node as sim_camera_node
 
     from .handeye import save_calibration
     from .nodes.perception_node import create_node as perception_node
-    from grasp_sim.nodes.sim_camera_node import create_node as sim_camera_node
 
-    settings = CellSettings(arm="widowx")
-    calib = save_calibration(tmp / "sim.calib", sim_calibration(settings, BASE))
+    calib = save_calibration(tmp / f"sim_tilt{settings.camera_tilt_deg:g}.calib", sim_calibration(settings, BASE))
+    cam = sim_camera_node(**{k: getattr(settings, k) for k in CellSettings.__dataclass_fields__},
+                          base_frame=BASE, initial_objects=[0], rate_hz=camera_hz)
+    per = perception_node(calibration=str(calib), base_frame=BASE, **perception_params)
+    client_node = rclpy.create_node("benchmark_client")
+    client = client_node.create_client(PlanGrasp, "/plan_grasp")
+    ex = MultiThreadedExecutor(num_threads=4)
+    for n in (cam, per):
+        ex.add_node(n)
+    th = threading.Thread(target=ex.spin, daemon=True)
+    th.start()
+    cex = SingleThreadedExecutor()
+    cex.add_node(client_node)
+    try:
+        client.wait_for_service(timeout_sec=20)
+        deadline = time.monotonic() + 20
+        while per._latest is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield cam, per, client_node, client, cex
+    finally:
+        per.continuous = False
+        ex.shutdown()
+        th.join(timeout=5)
+        for n in (cam, per, client_node):
+            n.destroy_node()
+
+
+def in_process(calls: int, backend: str, precision: str, tmp: Path) -> dict:
+    from grasp_sim.cell_setup import CellSettings
+
     out = {}
     # Round trips with the camera at 10 Hz (the configs' rate), continuous mode on a 30 Hz camera.
     for continuous, camera_hz in ((False, 10.0), (True, 30.0)):
-        cam = sim_camera_node(**{k: getattr(settings, k) for k in CellSettings.__dataclass_fields__},
-                              base_frame=BASE, initial_objects=[0], rate_hz=camera_hz)
-        per = perception_node(calibration=str(calib), base_frame=BASE, continuous=continuous, backend=backend,
-                              precision=precision, max_image_age_s=0.0)
-        client_node = rclpy.create_node("benchmark_client")
-        got = []
-        client_node.create_subscription(Grasp, "/perception/grasp", got.append, 10)
-        client = client_node.create_client(PlanGrasp, "/plan_grasp")
-        ex = MultiThreadedExecutor(num_threads=4)
-        for n in (cam, per):
-            ex.add_node(n)
-        th = threading.Thread(target=ex.spin, daemon=True)
-        th.start()
-        cex = SingleThreadedExecutor()
-        cex.add_node(client_node)
-        try:
-            client.wait_for_service(timeout_sec=20)
-            deadline = time.monotonic() + 20
-            while per._latest is None and time.monotonic() < deadline:
-                time.sleep(0.05)
+        with sim_stack(CellSettings(arm="widowx"), tmp, camera_hz, continuous=continuous, backend=backend,
+                       precision=precision, max_image_age_s=0.0) as (cam, per, client_node, client, cex):
+            got = []
+            client_node.create_subscription(Grasp, "/perception/grasp", got.append, 10)
             if continuous:
                 got.clear()
                 received0, planned0, t0 = per.frames_received, per.frames_planned, time.monotonic()
@@ -103,12 +120,6 @@ def in_process(calls: int, backend: str, precision: str, tmp: Path) -> dict:
                 out["plan_inside_those_calls_ms"] = _stats(plans)
                 # Paired per call: both saw the same CPU load (the simulated camera renders on these cores).
                 out["ros_overhead_ms"] = _stats([a - b for a, b in zip(rtt, plans)])
-        finally:
-            per.continuous = False
-            ex.shutdown()
-            th.join(timeout=5)
-            for n in (cam, per, client_node):
-                n.destroy_node()
     return out
 
 
