@@ -181,11 +181,13 @@ def grasp_depths_at(depth_image: np.ndarray, u: np.ndarray, v: np.ndarray, windo
     patch = depth_image[np.clip(rows, 0, h - 1)[:, :, None], np.clip(cols, 0, w - 1)[:, None, :]].astype(np.float64)
     with np.errstate(invalid="ignore"):
         patch[~(inside & np.isfinite(patch) & (patch > 0))] = np.nan
-    flat = patch.reshape(len(rows), -1)
-    out = np.full(len(rows), np.nan)
-    has = ~np.all(np.isnan(flat), axis=1)
-    if has.any():
-        out[has] = np.nanmedian(flat[has], axis=1)
+    # Median of each row's valid values: NaNs sort last, so the middle of the first n entries (np.nanmedian
+    # is several times slower on many short rows).
+    flat = np.sort(patch.reshape(len(rows), -1), axis=1)
+    n = np.sum(~np.isnan(flat), axis=1)
+    lo, hi = np.maximum(n - 1, 0) // 2, np.maximum(n, 1) // 2
+    out = 0.5 * (np.take_along_axis(flat, lo[:, None], 1)[:, 0] + np.take_along_axis(flat, hi[:, None], 1)[:, 0])
+    out[n == 0] = np.nan
     return out
 
 
