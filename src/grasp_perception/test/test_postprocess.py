@@ -163,7 +163,8 @@ def test_pointwise_smoothing_equals_full_map_smoothing(sigma):
     full = ndimage.gaussian_filter(m.astype(np.float64), sigma, mode="nearest", truncate=4.0)
     blurred = _smooth(m[None], sigma)[0]  # the OpenCV path used for quality
     for r, c in [(0, 0), (15, 20), (29, 39), (2, 38)]:
-        assert _smooth_at(m, r, c, sigma) == pytest.approx(full[r, c], abs=1e-9)
+        one = np.array([0]), np.array([r]), np.array([c])
+        assert _smooth_at(m[None], *one, sigma)[0] == pytest.approx(full[r, c], abs=1e-9)
         assert blurred[r, c] == pytest.approx(full[r, c], abs=1e-5)
 
 
