@@ -173,6 +173,8 @@ def grasp_depths_at(depth_image: np.ndarray, u: np.ndarray, v: np.ndarray, windo
 
     The patch is cut at the image border (not padded), centred on the pixel nearest (u, v)."""
     h, w = depth_image.shape
+    if np.size(u) == 0:
+        return np.zeros(0)
     half = max(0, window // 2)
     offsets = np.arange(-half, half + 1)
     rows = np.rint(v).astype(np.int64)[:, None] + offsets   # (N, window)
