@@ -40,7 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .backends import BACKENDS, PRECISIONS, BackendUnavailable
 from .geometry import CameraIntrinsics
 from .inference import GraspPredictor
-from .model_io import ModelCard, ModelFileError, load_model
+from .model_io import ModelCard, ModelFileError, load_card, load_model
 from .networks import build_network, network_class
 from .planning import CameraFrame, GraspPlanner
 
@@ -199,8 +199,9 @@ def run(args) -> dict:
                            f"{args.heldout_scenes} scenes of {heldout} (grasp_sim.generate --seed {HELDOUT_SEED}), "
                            f"stereo depth, top-1, angle within 30 deg"},
               "rows": rows}
+    trained_architecture = load_card(args.model).architecture
     for name in args.networks:
-        trained = args.model if name == load_model(args.model)[1].architecture else None
+        trained = args.model if name == trained_architecture else None
         network, card, model_path, is_trained = model_for(name, trained)
         multiple = getattr(network, "input_multiple", 1)
         sizes = sorted({round_size(card.input_size if s == "card" else int(s), multiple) for s in args.sizes})
