@@ -4,7 +4,9 @@ The YAML file is the single source of truth for a training run: every setting li
 CLI only overrides it (``--set section.key=value``), and the resolved config is copied into the
 run directory and into the model card so a model always says how it was made.
 
-Unknown, missing or mistyped keys are errors that name the file and the key path.
+Unknown or mistyped keys, and lists of the wrong length, are errors that name the file and the key
+path. A missing key takes the default written beside it below (the dataclass field); the README's
+config reference lists them.
 """
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .datasets import CHANNELS, CROPS
+from .losses import KINDS as LOSS_KINDS
+from .maps import DEFAULT_SIGMA, KINDS as MAP_KINDS
 
 
 class ConfigError(ValueError):
@@ -67,8 +73,21 @@ class DataConfig:
 @dataclass
 class TargetConfig:
     map: str = "strong"                   # binary | soft | strong (Gaussian-maps paper)
-    sigma: float = 0.5
+    # The paper's sigma: Q = exp(-d^2 / sigma) (authors' code), not exp(-d^2 / (2 sigma^2)).
+    # None = the map's own default (maps.DEFAULT_SIGMA: soft 2, ORANGE's; strong 0.5, the paper's best).
+    sigma: float | None = None
     max_width_px: float = 150.0           # width normalisation, used both ways
+
+    def resolved_sigma(self) -> float | None:
+        return self.sigma if self.sigma is not None else DEFAULT_SIGMA.get(self.map)
+
+
+@dataclass
+class LossWeights:
+    # L = quality * N * L(Q) + angle * (L(cos) + L(sin)) + width * L(W); all 1 = Gaussian-maps eq. 8.
+    quality: float = 1.0
+    angle: float = 1.0
+    width: float = 1.0
 
 
 @dataclass
@@ -77,6 +96,7 @@ class LossConfig:
     positional: bool = True               # eq. 9 of the Gaussian-maps paper
     focal_alpha: float = 0.95
     focal_gamma: float = 2.0
+    weights: LossWeights = field(default_factory=LossWeights)
 
 
 @dataclass
@@ -133,15 +153,20 @@ class ExperimentConfig:
 
 
 _CHOICES = {
-    "model.inputs": ("depth", "rgb", "rgbd"),
+    "model.inputs": tuple(CHANNELS),
     "data.dataset": ("jacquard", "cornell"),
     "data.depth": ("perfect", "stereo"),
-    "data.crop": ("resize", "center"),
+    "data.crop": CROPS,
     "data.jaw_dedupe": ("min", "max", "none"),
     "data.split.mode": ("image", "object", "overfit"),
-    "targets.map": ("binary", "soft", "strong"),
-    "loss.kind": ("mse", "smooth_l1", "focal"),
+    "targets.map": MAP_KINDS,
+    "loss.kind": LOSS_KINDS,
     "train.device": ("auto", "cpu", "cuda"),
+}
+# Lists of a fixed length of numbers: (length, what the entries are).
+_NUMBER_LISTS = {
+    "data.split.fractions": (3, "train, val, test fractions"),
+    "data.augment.zoom": (2, "min, max zoom factors"),
 }
 
 
@@ -167,7 +192,36 @@ def _build(cls, values: Any, where: str, source: str):
         kwargs[name] = _coerce(value, hint, path, source)
         if path in _CHOICES and kwargs[name] not in _CHOICES[path]:
             raise ConfigError(f"{source}: {path} must be one of {_CHOICES[path]}, got {value!r}")
+        if path in _NUMBER_LISTS:
+            kwargs[name] = _number_list(kwargs[name], path, source)
     return cls(**kwargs)
+
+
+def _number_list(value: list, path: str, source: str) -> list:
+    length, what = _NUMBER_LISTS[path]
+    if len(value) != length or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise ConfigError(f"{source}: {path} must be a list of {length} numbers ({what}), got {value!r}")
+    return [float(v) for v in value]
+
+
+def _check(cfg: "ExperimentConfig", source: str) -> "ExperimentConfig":
+    """Checks that involve more than one key."""
+    fractions = cfg.data.split.fractions
+    if any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
+        raise ConfigError(f"{source}: data.split.fractions must be >= 0 and sum to 1, got {fractions}")
+    lo, hi = cfg.data.augment.zoom
+    if not 0 < lo <= hi:
+        raise ConfigError(f"{source}: data.augment.zoom must be [min, max] with 0 < min <= max, got {[lo, hi]}")
+    if cfg.loss.kind == "focal" and cfg.model.kwargs.get("quality_activation") != "sigmoid":
+        # The loss is computed from logits; inference must then see probabilities, not raw logits.
+        raise ConfigError(f"{source}: loss.kind focal needs model.kwargs.quality_activation: sigmoid")
+    for name in ("quality", "angle", "width"):
+        if getattr(cfg.loss.weights, name) < 0:
+            raise ConfigError(f"{source}: loss.weights.{name} must be >= 0, got {getattr(cfg.loss.weights, name)}")
+    if cfg.targets.sigma is not None and not cfg.targets.sigma > 0:
+        raise ConfigError(f"{source}: targets.sigma must be > 0 (or omitted for the map's default), "
+                          f"got {cfg.targets.sigma}")
+    return cfg
 
 
 def _join(where: str, key: str) -> str:
@@ -175,6 +229,11 @@ def _join(where: str, key: str) -> str:
 
 
 def _coerce(value, hint, path: str, source: str):
+    args = typing.get_args(hint)
+    if type(None) in args:  # Optional[X]: None, or an X
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
     origin = typing.get_origin(hint) or hint
     if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -187,7 +246,7 @@ def _coerce(value, hint, path: str, source: str):
 
 
 def config_from_dict(values: dict, source: str = "<dict>") -> ExperimentConfig:
-    return _build(ExperimentConfig, values, "", source)
+    return _check(_build(ExperimentConfig, values, "", source), source)
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:

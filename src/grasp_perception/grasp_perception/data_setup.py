@@ -16,8 +16,11 @@ from .datasets import (Augment, CornellSource, GraspDataset, JacquardSource, ded
 from .maps import grasp_maps
 
 
-def make_source(dataset: str, root: str | Path, depth: str = "perfect", jaw_dedupe: str | None = None):
+def make_source(dataset: str, root: str | Path, depth: str = "perfect"):
     """A file-format loader for ``dataset`` rooted at ``root``."""
+    if not str(root).strip():
+        # Path("") is the current directory: the loaders would index it recursively.
+        raise ValueError("no dataset root given (data.root / --root is empty)")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset root not found: {root} (data.root / --root)")
@@ -55,7 +58,7 @@ def target_builder(cfg: ExperimentConfig):
         # Jacquard repeats a grasp once per jaw size; the maps need it once (evaluation keeps all).
         if jaw != "none":
             grasps = dedupe_jaw(grasps, jaw)
-        maps = grasp_maps(grasps, shape, n_bins=n_bins, kind=targets.map, sigma=targets.sigma,
+        maps = grasp_maps(grasps, shape, n_bins=n_bins, kind=targets.map, sigma=targets.resolved_sigma(),
                           max_width=targets.max_width_px)
         return maps._asdict()
 
@@ -71,7 +74,8 @@ def make_dataset(source, indices, cfg: ExperimentConfig, *, train: bool, cache: 
                           translation_px=a.translation_px)
     return GraspDataset(source, indices, input_size=data.input_size, channels=cfg.model.inputs,
                         crop=data.crop, inpaint=data.inpaint, augment=augment, seed=cfg.train.seed,
-                        target_fn=target_builder(cfg), cache=cache, max_train_grasps=data.max_train_grasps)
+                        target_fn=target_builder(cfg), cache=cache,
+                        max_train_grasps=data.max_train_grasps if train else 0)
 
 
 def save_split(path: Path, source, splits: dict[str, np.ndarray], cfg: DataConfig) -> None:

@@ -3,12 +3,17 @@
 * Eq. 8 of Prew et al. (after ORANGE): ``L = N * L(Q) + L(cos) + L(sin) + L(W)``, with ``N``
   the number of angle bins (channel dimension) and ``L`` MSE or smooth L1 (GR-ConvNet's
   choice, ``beta = 1``), each a mean over all elements.
+* Per-term weights (the efficient-FCN paper's weighted MSE, ``λq = 5, λangle = 3, λw = 4``):
+  ``L = λq N L(Q) + λangle (L(cos) + L(sin)) + λw L(W)``; all 1 gives eq. 8. That paper regresses
+  one angle map; here ``λangle`` weights both of its ``cos``/``sin`` replacements.
 * Positional loss (eq. 9): ``L_P = N * L(Q) + mean_pixels(Q̂ * (l(cos) + l(sin) + l(W)))``,
   the per-pixel regression loss weighted by the *ground-truth* quality map ``Q̂``, so angle and
   width errors where no grasp is annotated cost nothing. (The authors' code computes
   ``l(Q̂·pred, Q̂·target)`` instead, which for MSE weights by ``Q̂^2``; we follow the equation.)
 * ``kind="focal"``: binary focal loss (PLGP eq. 15, ``gamma = 2``, ``alpha = 0.95``) on the
-  quality map, which must then be a probability (sigmoid head); regression terms use MSE.
+  quality map, computed from its **logits** (``network(x, logits=True)``; the network's quality
+  activation must be ``sigmoid`` so that inference sees the same probabilities); regression
+  terms use MSE.
 """
 from __future__ import annotations
 
@@ -21,38 +26,34 @@ KINDS = ("mse", "smooth_l1", "focal")
 FIELDS = ("quality", "cos", "sin", "width")
 
 
-def binary_focal_loss(p: torch.Tensor, target: torch.Tensor, alpha: float = 0.95,
-                      gamma: float = 2.0, eps: float = 1e-6) -> torch.Tensor:
-    """PLGP eq. 15, averaged over all elements (the paper's ``1/N``).
+def binary_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.95,
+                      gamma: float = 2.0) -> torch.Tensor:
+    """PLGP eq. 15 on ``p = sigmoid(logits)``, averaged over all elements (the paper's ``1/N``).
 
     ``-mean((t log p + (1 - t) log(1 - p)) * |p - t|^gamma * alpha_t)`` with
     ``alpha_t = alpha`` where ``t > 0`` and ``1 - alpha`` elsewhere. Soft targets in ``[0, 1]``
-    are allowed (the weight uses ``t > 0`` as in the paper). ``p`` is clamped to
-    ``[eps, 1 - eps]`` so the logs stay finite; values outside ``[0, 1]`` by more than ``eps``
-    are rejected because they mean the network's quality head is not a probability.
+    are allowed (the weight uses ``t > 0`` as in the paper). The logs are ``logsigmoid`` of the
+    logits, so a confidently wrong pixel (logit 20, target 0) costs about ``(1 - alpha) * 20`` and
+    keeps its gradient; clamping probabilities would give it a constant loss and zero gradient.
     """
-    if p.shape != target.shape:
-        raise ValueError(f"focal loss: prediction shape {tuple(p.shape)} does not match "
+    if logits.shape != target.shape:
+        raise ValueError(f"focal loss: prediction shape {tuple(logits.shape)} does not match "
                          f"target shape {tuple(target.shape)}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"focal_alpha must be in [0, 1], got {alpha}")
     if gamma < 0:
         raise ValueError(f"focal_gamma must be >= 0, got {gamma}")
-    if p.numel() == 0:
+    if logits.numel() == 0:
         raise ValueError("focal loss: prediction is empty")
     with torch.no_grad():
-        lo, hi = float(p.min()), float(p.max())
         tlo, thi = float(target.min()), float(target.max())
-    if lo < -eps or hi > 1 + eps or lo != lo or hi != hi:
-        raise ValueError(f"focal loss needs quality predictions in [0, 1], got range [{lo:.4g}, "
-                         f"{hi:.4g}]; build the network with quality_activation=\"sigmoid\"")
     if tlo < 0 or thi > 1:
         raise ValueError(f"focal loss needs quality targets in [0, 1], got range [{tlo:.4g}, {thi:.4g}]")
-    p = p.clamp(eps, 1 - eps)
-    target = target.to(p.dtype)
-    bce = target * torch.log(p) + (1 - target) * torch.log1p(-p)
+    target = target.to(logits.dtype)
+    p = torch.sigmoid(logits)
+    log_likelihood = target * F.logsigmoid(logits) + (1 - target) * F.logsigmoid(-logits)
     weight = torch.where(target > 0, torch.full_like(p, alpha), torch.full_like(p, 1 - alpha))
-    return -(bce * (p - target).abs().pow(gamma) * weight).mean()
+    return -(log_likelihood * (p - target).abs().pow(gamma) * weight).mean()
 
 
 def _as_four(x, name: str) -> list:
@@ -69,24 +70,37 @@ def _as_four(x, name: str) -> list:
 class GraspLoss:
     """Grasp-map loss; call as ``loss(pred, target) -> (total, parts)``.
 
-    ``pred`` is ``(q, cos, sin, width)``; ``target`` a :class:`~grasp_perception.maps.GraspTargets`
+    ``pred`` is ``(q, cos, sin, width)`` (``q`` as logits for ``kind="focal"``, see :attr:`needs_logits`); ``target`` a :class:`~grasp_perception.maps.GraspTargets`
     (or any 4-sequence / object with those fields) of tensors. All eight are ``(B, N, H, W)``.
     ``parts`` holds plain floats: ``quality`` (unscaled ``L(Q)``), ``cos``, ``sin``, ``width``
-    (their contributions to the total) and ``total``.
+    (their weighted contributions to the total) and ``total``.
     """
 
     def __init__(self, kind: str = "mse", positional: bool = False, focal_alpha: float = 0.95,
-                 focal_gamma: float = 2.0):
+                 focal_gamma: float = 2.0, weights: dict[str, float] | None = None):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if not 0.0 <= focal_alpha <= 1.0:
             raise ValueError(f"focal_alpha must be in [0, 1], got {focal_alpha}")
         if focal_gamma < 0:
             raise ValueError(f"focal_gamma must be >= 0, got {focal_gamma}")
+        weights = {"quality": 1.0, "angle": 1.0, "width": 1.0, **(weights or {})}
+        unknown = sorted(set(weights) - {"quality", "angle", "width"})
+        if unknown:
+            raise ValueError(f"loss weights: unknown term(s) {unknown}; expected quality, angle, width")
+        for name, value in weights.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"loss weight {name!r} must be a number >= 0, got {value!r}")
+        self.weights = {k: float(v) for k, v in weights.items()}
         self.kind = kind
         self.positional = bool(positional)
         self.focal_alpha = float(focal_alpha)
         self.focal_gamma = float(focal_gamma)
+
+    @property
+    def needs_logits(self) -> bool:
+        """The quality prediction must be logits (``network(x, logits=True)``)."""
+        return self.kind == "focal"
 
     def _elementwise(self, p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if self.kind == "smooth_l1":
@@ -123,7 +137,10 @@ class GraspLoss:
             if self.positional:
                 per_pixel = per_pixel * tq  # GT quality as attention (eq. 9)
             terms[name] = per_pixel.mean()
-        total = n_bins * loss_q + terms["cos"] + terms["sin"] + terms["width"]
+        w = self.weights
+        terms = {"cos": w["angle"] * terms["cos"], "sin": w["angle"] * terms["sin"],
+                 "width": w["width"] * terms["width"]}
+        total = w["quality"] * n_bins * loss_q + terms["cos"] + terms["sin"] + terms["width"]
         parts = {"quality": float(loss_q.detach()), **{k: float(v.detach()) for k, v in terms.items()},
                  "total": float(total.detach())}
         return total, parts

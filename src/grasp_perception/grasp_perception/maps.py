@@ -12,10 +12,15 @@ following GG-CNN and ORANGE):
 * **Normalised distance.** In the grasp's own frame, with ``a`` along the opening axis and
   ``b`` along the jaw axis, ``d^2 = (a / (width/6))^2 + (b / (jaw/2))^2``: the centre third's
   half-extents are 1. This is how the authors' code evaluates the Gaussian on a ``[-1, 1]^2``
-  grid over the rectangle. ``G = N(d, s^2) / N(0, s^2) = exp(-d^2 / (2 s^2))``.
+  grid over the rectangle.
+* **The sigma convention is the paper's tables'**: ``G = exp(-d^2 / sigma)``, the authors' code
+  (``--gaussian g``: ``exp(-(x^2 + y^2) / g)``). Eqs. 6-7 write ``G`` as a ratio of normal
+  densities, ``N(d, s^2) / N(0, s^2) = exp(-d^2 / (2 s^2))``; the two agree only at
+  ``sigma = 0.5`` (``s = 0.5``), so a table row "sigma = 1" is ``exp(-d^2)`` here, not
+  ``exp(-d^2 / 2)``. In general ``sigma = 2 s^2``.
 * ``kind="binary"``: ``Q = max_g delta``.
-  ``kind="soft"`` (eq. 6, ORANGE): ``Q = max_g delta * max(G, 0.9)``; default ``sigma = 1``,
-  which is ORANGE's ``exp(-(x^2 + y^2) / 2)``.
+  ``kind="soft"`` (eq. 6, ORANGE): ``Q = max_g delta * max(G, 0.9)``; default ``sigma = 2``,
+  which is ORANGE's ``exp(-(x^2 + y^2) / 2)`` ("sigma = 2 according to ORANGE").
   ``kind="strong"`` (eq. 7): ``Q = max_g delta * G``; default ``sigma = 0.5`` (the paper's best).
 * **Angle bins.** With ``n_bins`` bins a grasp contributes only to bin
   ``angle_to_bin(g.angle, n_bins)``. Within a bin, ``Q`` is the max over grasps; the angle
@@ -40,7 +45,7 @@ import numpy as np
 from .grasp import ImageGrasp, angle_to_bin
 
 KINDS = ("binary", "soft", "strong")
-DEFAULT_SIGMA = {"soft": 1.0, "strong": 0.5}
+DEFAULT_SIGMA = {"soft": 2.0, "strong": 0.5}  # the paper's sigma (exp(-d^2 / sigma))
 SOFT_FLOOR = 0.9
 _EDGE_TOL = 1e-9
 
@@ -65,12 +70,13 @@ def _check_shape(shape) -> tuple[int, int]:
     return h, w
 
 
-def grasp_maps(grasps: Iterable[ImageGrasp], shape: tuple[int, int], n_bins: int = 1,
-               kind: str = "binary", sigma: float | None = None,
-               max_width: float = 150.0) -> GraspTargets:
+def grasp_maps(grasps: Iterable[ImageGrasp], shape: tuple[int, int], *, max_width: float, n_bins: int = 1,
+               kind: str = "binary", sigma: float | None = None) -> GraspTargets:
     """Ground-truth maps for ``grasps`` on an image of ``shape = (H, W)`` (see module docstring).
 
-    ``sigma`` is ignored for ``kind="binary"``.
+    ``sigma`` (the paper's, ``exp(-d^2 / sigma)``) defaults to :data:`DEFAULT_SIGMA` of ``kind`` and is
+    ignored for ``kind="binary"``. ``max_width`` has no default: it is the model's width scale, and
+    post-processing must use the same value.
     """
     h, w = _check_shape(shape)
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
@@ -94,7 +100,7 @@ def grasp_maps(grasps: Iterable[ImageGrasp], shape: tuple[int, int], n_bins: int
     cos_map = np.zeros_like(quality)
     sin_map = np.zeros_like(quality)
     width_map = np.zeros_like(quality)
-    inv_two_s2 = 1.0 / (2.0 * float(sigma) ** 2)
+    inv_sigma = 1.0 / float(sigma)
 
     # Widest first, so narrower grasps overwrite angle/width where they overlap (smallest-width
     # rule); among equal widths the later index is drawn first, so the first listed wins.
@@ -130,7 +136,7 @@ def grasp_maps(grasps: Iterable[ImageGrasp], shape: tuple[int, int], n_bins: int
         if kind == "binary":
             value = inside.astype(np.float32)
         else:
-            gauss = np.exp(-d2 * inv_two_s2)
+            gauss = np.exp(-d2 * inv_sigma)
             if kind == "soft":
                 gauss = np.maximum(gauss, SOFT_FLOOR)
             value = np.where(inside, gauss, 0.0).astype(np.float32)

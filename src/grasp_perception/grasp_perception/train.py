@@ -121,6 +121,8 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
         device = torch.device("cuda", ddp.local_rank)
         torch.cuda.set_device(device)
     seed_everything(cfg.train.seed + ddp.rank)
+    # Record the sigma the maps really use (None = the map's default), so config.yaml and the card say it.
+    cfg.targets.sigma = cfg.targets.resolved_sigma()
     out = Path(cfg.output_dir)
     ckpt_path = out / "checkpoints" / "last.pt"
     if ddp.is_main:
@@ -155,9 +157,11 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimiser, mode="max", factor=cfg.optim.plateau_factor, patience=cfg.optim.plateau_patience)
     loss_fn = GraspLoss(kind=cfg.loss.kind, positional=cfg.loss.positional,
-                        focal_alpha=cfg.loss.focal_alpha, focal_gamma=cfg.loss.focal_gamma)
+                        focal_alpha=cfg.loss.focal_alpha, focal_gamma=cfg.loss.focal_gamma,
+                        weights=asdict(cfg.loss.weights))
 
-    state = {"epoch": 0, "best": -math.inf, "bad_epochs": 0, "history": []}
+    # best_val: the validation summary of the epoch whose weights are in model/ (the card reports it).
+    state = {"epoch": 0, "best": -math.inf, "bad_epochs": 0, "history": [], "best_epoch": 0, "best_val": {}}
     if resume:
         if not ckpt_path.exists():
             raise FileNotFoundError(f"--resume given but no checkpoint at {ckpt_path}")
@@ -166,8 +170,9 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
         network.load_state_dict(ckpt["model"])
         optimiser.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-        state = {k: ckpt[k] for k in ("epoch", "best", "bad_epochs")}
+        state = {k: ckpt[k] for k in ("epoch", "best", "bad_epochs", "best_epoch")}
         state["history"] = json.loads(ckpt["history"])
+        state["best_val"] = json.loads(ckpt["best_val"])
         if ddp.is_main:
             print(f"resumed from {ckpt_path} at epoch {state['epoch']}", flush=True)
 
@@ -193,6 +198,10 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
         train_set.set_epoch(epoch)
         if ddp.enabled:
             sampler.set_epoch(epoch)
+        else:
+            # The epoch's order depends on (seed, epoch) only, so a resumed run draws what the
+            # uninterrupted run would have.
+            generator.manual_seed(cfg.train.seed + 1_000_003 * epoch)
         losses, parts_sum = [], {}
         bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.train.epochs}", disable=not (progress and ddp.is_main),
                    unit="batch", leave=False)
@@ -201,7 +210,7 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
                 break
             x = batch["x"].to(device, non_blocking=True)
             target = GraspTargets(**{k: v.to(device, non_blocking=True) for k, v in batch["targets"].items()})
-            loss, parts = loss_fn(model(x), target)
+            loss, parts = loss_fn(model(x, logits=loss_fn.needs_logits), target)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch} step {step}; "
                                          f"lower optim.lr or check the data")
@@ -229,7 +238,7 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
             scheduler.step(value)
             improved = value > state["best"] + 1e-6
             if improved:
-                state["best"], state["bad_epochs"] = value, 0
+                state.update(best=value, bad_epochs=0, best_epoch=epoch, best_val=summary)
                 if ddp.is_main:
                     save_model(out / "model", network, card_for(cfg, {"val": summary, "epoch": epoch}))
             else:
@@ -245,7 +254,8 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
                 writer.add_scalar(f"val/{k}", v, epoch)
             torch.save({"model": network.state_dict(), "optimizer": optimiser.state_dict(),
                         "scheduler": scheduler.state_dict(), "epoch": epoch, "best": state["best"],
-                        "bad_epochs": state["bad_epochs"], "history": json.dumps(state["history"])},
+                        "bad_epochs": state["bad_epochs"], "best_epoch": state["best_epoch"],
+                        "best_val": json.dumps(state["best_val"]), "history": json.dumps(state["history"])},
                        ckpt_path.with_suffix(".tmp"))
             ckpt_path.with_suffix(".tmp").replace(ckpt_path)  # atomic: an interrupt keeps the last good one
             val_txt = (f", val loss {record['val'].get('loss', float('nan')):.4f}, "
@@ -258,7 +268,8 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
                       f"{cfg.train.early_stopping.patience} validations", flush=True)
             break
 
-    result = {"epochs_run": state["epoch"], "best_val": state["best"], "history": state["history"]}
+    result = {"epochs_run": state["epoch"], "best_val": state["best"], "best_epoch": state["best_epoch"],
+              "history": state["history"]}
     if ddp.is_main and len(splits["test"]):
         # Test split: evaluated once with the best model, recorded, never used for decisions.
         from .model_io import load_model
@@ -268,8 +279,8 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
                                 postprocess=asdict(cfg.postprocess), device=device,
                                 batch_size=cfg.optim.batch_size)
         result["test"] = test
-        best_card = card_for(cfg, {"val": state["history"][-1].get("val", {}), "test": test,
-                                   "best_val_" + metric_name: state["best"]})
+        # The card describes the weights it ships with: the best epoch's validation, not the last epoch's.
+        best_card = card_for(cfg, {"val": state["best_val"], "epoch": state["best_epoch"], "test": test})
         save_model(out / "model", best, best_card)
         print(format_table(test, title=f"test split ({len(test_set)} images), best model"), flush=True)
     if ddp.is_main:

@@ -151,6 +151,9 @@ def test_sigmoid_quality_is_sigmoid_of_linear_quality():
     assert q_sig.min() >= 0 and q_sig.max() <= 1
     torch.testing.assert_close(q_sig, torch.sigmoid(q_lin))
     torch.testing.assert_close(cos_sig, cos_lin)  # the other maps stay linear
+    with torch.no_grad():
+        q_logits = sigmoid(x, logits=True)[0]  # what the focal loss is computed from
+    torch.testing.assert_close(q_logits, q_lin)
 
 
 def test_grconvnet_per_head_dropout():

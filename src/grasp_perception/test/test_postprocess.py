@@ -23,7 +23,7 @@ def assert_decoded(found: ImageGrasp, gt: ImageGrasp):
 @pytest.mark.parametrize("angle_deg", [0.0, 35.0, -70.0, -89.0])
 def test_single_grasp_round_trip_one_bin(kind, angle_deg):
     gt = ImageGrasp(u=100, v=80, angle=math.radians(angle_deg), width=66, jaw=30)
-    maps = grasp_maps([gt], SHAPE, n_bins=1, kind=kind)
+    maps = grasp_maps([gt], SHAPE, n_bins=1, kind=kind, max_width=150.0)
     found = detect_grasps(*maps)
     assert len(found) == 1
     assert_decoded(found[0], gt)
@@ -34,7 +34,7 @@ def test_three_bins_round_trip_and_bin_index():
     gts = [ImageGrasp(u=40, v=40, angle=math.radians(-60), width=54, jaw=24),   # bin 0
            ImageGrasp(u=150, v=50, angle=math.radians(10), width=72, jaw=30),   # bin 1
            ImageGrasp(u=90, v=120, angle=math.radians(80), width=60, jaw=27)]   # bin 2
-    maps = grasp_maps(gts, SHAPE, n_bins=3, kind="strong")
+    maps = grasp_maps(gts, SHAPE, n_bins=3, kind="strong", max_width=150.0)
     found = detect_grasps(*maps, top_k=5)
     assert len(found) == 3
     for gt, b in zip(gts, range(3)):
@@ -119,7 +119,7 @@ def test_smoothing_cos_sin_avoids_wrap_artefacts():
 
 def test_torch_inputs_and_2d_maps():
     gt = ImageGrasp(u=60, v=50, angle=0.4, width=45, jaw=20)
-    maps = grasp_maps([gt], (100, 120))
+    maps = grasp_maps([gt], (100, 120), max_width=150.0)
     as_torch = [torch.from_numpy(m).requires_grad_(False) for m in maps]
     assert_decoded(detect_grasps(*as_torch)[0], gt)
     assert_decoded(detect_grasps(*(m[0] for m in maps))[0], gt)

@@ -40,15 +40,44 @@ def test_overfit_reaches_full_iou_on_training_images(jacquard_root, tmp_path):
 
 
 def test_resume_continues_from_the_checkpoint(jacquard_root, tmp_path):
+    """Stopping after epoch 2 and resuming gives the run that never stopped: weights, optimiser and
+    scheduler state come back (a restart from scratch would have a much higher epoch-3 loss)."""
+    torch.set_num_threads(2)
+    fast = ["data.input_size=64", "train.val_every=1", "train.batches_per_epoch=10", "data.limit=4"]
+    straight = train(_cfg(jacquard_root, tmp_path / "straight", *fast, "train.epochs=3"), progress=False)
     out = tmp_path / "run"
-    fast = ["data.input_size=64", "train.val_every=1", "train.epochs=2"]
-    train(_cfg(jacquard_root, out, *fast), progress=False)
+    first = train(_cfg(jacquard_root, out, *fast, "train.epochs=2"), progress=False)
     with pytest.raises(FileExistsError, match="--resume"):
-        train(_cfg(jacquard_root, out, *fast), progress=False)
-    result = train(_cfg(jacquard_root, out, *fast[:-1], "train.epochs=3"), resume=True, progress=False)
-    assert [h["epoch"] for h in result["history"]] == [1, 2, 3]
-    ckpt = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
-    assert ckpt["epoch"] == 3
+        train(_cfg(jacquard_root, out, *fast, "train.epochs=2"), progress=False)
+    resumed = train(_cfg(jacquard_root, out, *fast, "train.epochs=3"), resume=True, progress=False)
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
+    assert resumed["history"][:2] == first["history"]  # history carried over, not recomputed
+    loss = [h["train_loss"] for h in straight["history"]]
+    assert loss[2] < loss[0]  # the loss is falling, so a restart would show
+    assert resumed["history"][2]["train_loss"] == pytest.approx(loss[2], rel=1e-4)
+    assert resumed["history"][2]["lr"] == straight["history"][2]["lr"]
+    a = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=True)
+    assert a["epoch"] == 3
+    for k in b["model"]:
+        torch.testing.assert_close(a["model"][k], b["model"][k], rtol=1e-4, atol=1e-5)
+
+
+def test_card_reports_the_best_epoch_not_the_last(jacquard_root, tmp_path):
+    """The model folder holds the best epoch's weights; its card must carry that epoch's metrics."""
+    torch.set_num_threads(2)
+    out = tmp_path / "run"
+    # Early stopping on the loss (negated): with a high learning rate the last epoch is rarely the best.
+    result = train(_cfg(jacquard_root, out, "data.input_size=64", "train.val_every=1", "train.epochs=4",
+                        "train.batches_per_epoch=5", "data.limit=4", "train.early_stopping.metric=loss",
+                        "optim.lr=0.05"), progress=False)
+    vals = [h["val"] for h in result["history"]]
+    best = min(range(len(vals)), key=lambda i: vals[i]["loss"])
+    assert best < len(vals) - 1, "the last epoch was the best: this run cannot tell the two apart"
+    _, card = load_model(out / "model")
+    assert card.metrics["epoch"] == result["best_epoch"] == best + 1
+    assert card.metrics["val"] == pytest.approx(vals[best])
+    assert "test" in card.metrics
 
 
 @pytest.mark.slow

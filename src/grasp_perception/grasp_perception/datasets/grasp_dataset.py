@@ -1,7 +1,6 @@
 """Torch Dataset turning a scene source (Jacquard/Cornell/...) into network inputs and targets."""
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -17,6 +16,9 @@ from .transforms import (Augment, _size2, center_crop, center_crop_origin, compo
                          invert, resize, resize_matrix, transform_grasp)
 
 TargetFn = Callable[[list[ImageGrasp], tuple[int, int]], dict[str, np.ndarray]]
+
+#: how the square network window is cut from an image (see :func:`prepare_geometry`)
+CROPS = ("resize", "center")
 
 
 class SceneSource(Protocol):
@@ -34,11 +36,6 @@ class InputInfo:
     matrix: np.ndarray
     original_shape: tuple[int, int]
     input_size: int
-
-    def to_original_uv(self, u: float, v: float) -> tuple[float, float]:
-        m = invert(self.matrix)
-        x, y = m[:, :2] @ np.array([u, v], dtype=np.float64) + m[:, 2]
-        return float(x), float(y)
 
 
 def to_original(grasp: ImageGrasp, info: InputInfo) -> ImageGrasp:
@@ -114,8 +111,8 @@ class GraspDataset(Dataset):
                  target_fn: TargetFn | None = None, cache: bool = False, max_train_grasps: int = 0):
         if channels not in CHANNELS:
             raise ValueError(f"channels must be one of {sorted(CHANNELS)}, got {channels!r}")
-        if crop not in ("resize", "center"):
-            raise ValueError(f"crop must be 'resize' or 'center', got {crop!r}")
+        if crop not in CROPS:
+            raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
         self.source = source
         n = len(source)
         self.indices = np.arange(n) if indices is None else np.asarray(indices, dtype=np.int64)
@@ -134,7 +131,8 @@ class GraspDataset(Dataset):
         # read every epoch (validation, overfitting), not for all of Jacquard.
         self.cache = cache
         # Dense (PDG) labels can give thousands of grasps per image; training targets built from a
-        # random subset look the same and cost a fraction. Evaluation always keeps every grasp.
+        # random subset look the same and cost a fraction. Evaluation always keeps every grasp (item
+        # "grasps"); only the target maps use the subset, with or without augmentation.
         self.max_train_grasps = int(max_train_grasps)
         self._cut: dict[int, tuple[GraspSample, InputInfo]] = {}
 
@@ -150,9 +148,6 @@ class GraspDataset(Dataset):
 
     def rng(self, k: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, int(self.indices[k])])
-
-    def prepare(self, sample: GraspSample) -> tuple[np.ndarray, list[ImageGrasp], InputInfo]:
-        return prepare(sample, self.input_size, self.channels, self.crop, self.inpaint)
 
     def load(self, k: int) -> GraspSample:
         return self.source.load(int(self.indices[k]))
@@ -178,18 +173,19 @@ class GraspDataset(Dataset):
             raise IndexError(f"index {k} out of range for a dataset of {len(self)}")
         k = int(k) % len(self)
         cut, _ = self.cut(k)
+        rng = self.rng(k)
         if self.augment is not None:
-            rng = self.rng(k)
-            if self.max_train_grasps and len(cut.grasps) > self.max_train_grasps:
-                keep = np.sort(rng.choice(len(cut.grasps), self.max_train_grasps, replace=False))
-                cut = dataclasses.replace(cut, grasps=[cut.grasps[i] for i in keep])
             cut = self.augment(cut, rng)
         item = {"x": torch.from_numpy(finish_input(cut, self.channels, self.inpaint)), "index": k}
         if self.augment is None:
-            # Unaugmented items carry their ground truth, so evaluation needs no second disk read.
+            # Unaugmented items carry all their ground truth, so evaluation needs no second disk read.
             item["grasps"] = grasps_to_array(cut.grasps)
         if self.target_fn is not None:
-            maps = self.target_fn(list(cut.grasps), (self.input_size, self.input_size))
+            target_grasps = list(cut.grasps)
+            if self.max_train_grasps and len(target_grasps) > self.max_train_grasps:
+                keep = np.sort(rng.choice(len(target_grasps), self.max_train_grasps, replace=False))
+                target_grasps = [target_grasps[i] for i in keep]
+            maps = self.target_fn(target_grasps, (self.input_size, self.input_size))
             item["targets"] = {name: torch.as_tensor(np.asarray(v), dtype=torch.float32)
                                for name, v in maps.items()}
         return item

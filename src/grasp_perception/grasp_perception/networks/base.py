@@ -3,7 +3,10 @@
 Every network maps an image ``x: Tensor[B, in_channels, H, W]`` to four maps
 ``(quality, cos, sin, width)``, each ``Tensor[B, n_bins, H, W]`` at the input resolution:
 
-* ``quality`` - grasp success score per pixel (and per angle bin);
+* ``quality`` - grasp success score per pixel (and per angle bin); with
+  ``quality_activation="sigmoid"`` a probability, unless ``forward(x, logits=True)`` asks for the
+  logits (losses on probabilities, such as the focal loss, are computed from logits so that a
+  saturated wrong pixel still has a gradient);
 * ``cos``, ``sin`` - ``cos(2*angle)`` and ``sin(2*angle)``; the doubled angle makes the
   encoding continuous over the half-turn symmetry of a parallel-jaw grasp
   (see :mod:`grasp_perception.grasp` for the angle convention);
@@ -61,14 +64,12 @@ class GraspHeads(nn.Module):
 
     names = ("quality", "cos", "sin", "width")
 
-    def __init__(self, in_channels: int, n_bins: int = 1, kernel_size: int = 1,
-                 dropout: float = 0.0, quality_activation: str = "linear"):
+    def __init__(self, in_channels: int, n_bins: int = 1, kernel_size: int = 1, dropout: float = 0.0):
         super().__init__()
         check_positive_int("in_channels", in_channels)
         check_positive_int("n_bins", n_bins)
         check_positive_int("kernel_size", kernel_size)
         self.dropout_p = check_probability("dropout", dropout)
-        self.quality_activation = check_quality_activation(quality_activation)
         # 'same' padding for odd kernels; even kernels are valid convs (shrink by k - 1).
         pad = (kernel_size - 1) // 2
         self.quality = nn.Conv2d(in_channels, n_bins, kernel_size, padding=pad)
@@ -82,10 +83,8 @@ class GraspHeads(nn.Module):
         self.drop_quality, self.drop_cos, self.drop_sin, self.drop_width = drop(), drop(), drop(), drop()
 
     def forward(self, x: Tensor) -> GraspMaps:
-        quality = self.quality(self.drop_quality(x))
-        if self.quality_activation == "sigmoid":
-            quality = torch.sigmoid(quality)
-        return (quality, self.cos(self.drop_cos(x)), self.sin(self.drop_sin(x)),
+        """Raw maps: the quality activation is applied by :class:`GraspNetwork`."""
+        return (self.quality(self.drop_quality(x)), self.cos(self.drop_cos(x)), self.sin(self.drop_sin(x)),
                 self.width(self.drop_width(x)))
 
 
@@ -123,12 +122,16 @@ class GraspNetwork(nn.Module):
             raise ValueError(f"input height and width must be positive multiples of {m} for "
                              f"{type(self).__name__}, got shape {tuple(x.shape)}")
 
-    def forward(self, x: Tensor) -> GraspMaps:
+    def forward(self, x: Tensor, logits: bool = False) -> GraspMaps:
+        """The four maps; ``logits=True`` returns the quality before its activation (for losses)."""
         # Under torch.jit.trace sizes are traced tensors: checking them would only add
         # TracerWarnings, and a bad example input fails in the first conv anyway.
         if not torch.jit.is_tracing():
             self.check_input(x)
-        return self._forward_impl(x)
+        quality, cos, sin, width = self._forward_impl(x)
+        if self.quality_activation == "sigmoid" and not logits:
+            quality = torch.sigmoid(quality)
+        return quality, cos, sin, width
 
     def _forward_impl(self, x: Tensor) -> GraspMaps:  # pragma: no cover - abstract
         raise NotImplementedError

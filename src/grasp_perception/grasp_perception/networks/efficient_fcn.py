@@ -82,7 +82,7 @@ class EfficientFCN(GraspNetwork):
         self.skip4 = _conv_bn(c1, c1, 3)
         self.skip2 = _conv_bn(c0, c0, 3)
 
-        self.heads = GraspHeads(cf, n_bins, kernel_size=1, quality_activation=quality_activation)
+        self.heads = GraspHeads(cf, n_bins, kernel_size=1)
 
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and m not in self.heads.modules():

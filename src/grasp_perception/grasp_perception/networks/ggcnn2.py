@@ -52,7 +52,7 @@ class GGCNN2(GraspNetwork):
             nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),
             *conv(f4, f4, 3),
         )
-        self.heads = GraspHeads(f4, n_bins, kernel_size=1, quality_activation=quality_activation)
+        self.heads = GraspHeads(f4, n_bins, kernel_size=1)
 
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):

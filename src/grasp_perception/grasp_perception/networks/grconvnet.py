@@ -65,8 +65,7 @@ class GRConvNet(GraspNetwork):
         self.conv5 = nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=2, output_padding=1)
         self.bn5 = nn.BatchNorm2d(c)
         self.conv6 = nn.ConvTranspose2d(c, c, 9, stride=1, padding=4)
-        self.heads = GraspHeads(c, n_bins, kernel_size=2, dropout=dropout,
-                                quality_activation=quality_activation)
+        self.heads = GraspHeads(c, n_bins, kernel_size=2, dropout=dropout)
 
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):

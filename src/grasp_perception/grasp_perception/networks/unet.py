@@ -67,7 +67,7 @@ class UNet(GraspNetwork):
         self.up2 = Up(512, 128)
         self.up3 = Up(256, 64)
         self.up4 = Up(128, 64)
-        self.heads = GraspHeads(64, n_bins, kernel_size=1, quality_activation=quality_activation)
+        self.heads = GraspHeads(64, n_bins, kernel_size=1)
 
     def _forward_impl(self, x: Tensor) -> GraspMaps:
         x1 = self.inc(x)
