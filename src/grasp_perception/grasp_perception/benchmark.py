@@ -38,6 +38,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .backends import BACKENDS, PRECISIONS, BackendUnavailable
+from .config import PostprocessConfig
 from .geometry import CameraIntrinsics
 from .inference import GraspPredictor
 from .model_io import ModelCard, ModelFileError, load_card, load_model
@@ -107,7 +108,7 @@ def model_for(name: str, trained: str | None):
     card = ModelCard(name=f"{name}-random-init", architecture=name, inputs=spec["inputs"], n_bins=1,
                      input_size=cls.default_input_size, crop="center", max_width_px=150.0,
                      arch_kwargs=spec["arch_kwargs"],
-                     postprocess={"min_distance": 10, "threshold": 0.1})
+                     postprocess=PostprocessConfig(min_distance=10, threshold=0.1))
     torch.manual_seed(0)
     network = build_network(name, card.in_channels, n_bins=1, **card.arch_kwargs).eval()
     return network, card, None, False

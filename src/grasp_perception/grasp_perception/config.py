@@ -170,8 +170,9 @@ _NUMBER_LISTS = {
 }
 
 
-def _build(cls, values: Any, where: str, source: str):
-    """Recursively build dataclass ``cls`` from a mapping, rejecting unknown/mistyped keys."""
+def build_dataclass(cls, values: Any, where: str, source: str):
+    """Recursively build dataclass ``cls`` from a mapping, rejecting unknown/mistyped keys; errors name
+    ``source`` and the key path below ``where``. Also used for the model card's typed sections."""
     if values is None:
         values = {}
     if not isinstance(values, dict):
@@ -187,7 +188,7 @@ def _build(cls, values: Any, where: str, source: str):
         path = _join(where, name)
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
-            kwargs[name] = _build(hint, value, path, source)
+            kwargs[name] = build_dataclass(hint, value, path, source)
             continue
         kwargs[name] = _coerce(value, hint, path, source)
         if path in _CHOICES and kwargs[name] not in _CHOICES[path]:
@@ -246,7 +247,7 @@ def _coerce(value, hint, path: str, source: str):
 
 
 def config_from_dict(values: dict, source: str = "<dict>") -> ExperimentConfig:
-    return _check(_build(ExperimentConfig, values, "", source), source)
+    return _check(build_dataclass(ExperimentConfig, values, "", source), source)
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:

@@ -4,8 +4,10 @@
         [--split-file RUN/split.json --split test] [--top-n 1] [--overlays DIR --max-overlays 16]
         [--backend {torch,onnxruntime,openvino} --precision {fp32,bf16,int8}]
 
-Prints a table and writes JSON with n_images, iou_0.25, iou_0.30, iou_0.50, iou_0.75, iou_avg and
-ms_per_image (network + post-processing on this machine, no disk reads). A prediction succeeds at
+Prints a table and writes JSON with n_images (images scored), n_no_gt (images with no ground-truth grasp
+in the network input: not scored), iou_0.25, iou_0.30, iou_0.50, iou_0.75, iou_avg and ms_per_image
+(network + post-processing on this machine, no disk reads). ``--depth`` (Jacquard) defaults to the depth
+the model was trained on (its card's ``training_config.data.depth``, else ``perfect``). A prediction succeeds at
 threshold t when its angle is within 30 degrees of a ground-truth grasp and their IoU is above t;
 ground truth keeps every Jacquard jaw size, predictions use jaw = width / 2.
 """
@@ -26,6 +28,7 @@ from .evaluation import evaluate_network, format_table
 from .inference import resolve_device
 from .model_io import ModelFileError, load_model
 from .datasets import to_original
+from .datasets.jacquard import DEPTH_KINDS
 from .visualise import map_to_original, overlay_figure, write_image
 
 
@@ -44,9 +47,24 @@ def dataset_for_card(card, dataset: str, root, depth: str, indices=None):
     return make_dataset(source, indices, cfg, train=False)
 
 
+def training_depth(card) -> str | None:
+    """The Jacquard depth image the model was trained on, per its card's training config (None: unknown)."""
+    data = card.training_config.get("data")
+    depth = data.get("depth") if isinstance(data, dict) else None
+    return depth if depth in DEPTH_KINDS else None
+
+
 def run(args) -> dict:
     device = resolve_device(args.device)
     network, card = load_model(args.model, device=device)
+    why = ""
+    if args.depth is None:
+        trained = training_depth(card)
+        args.depth = trained or "perfect"
+        why = (f" ({card.name} was trained on them; --depth to change)" if trained
+               else " (the card does not say what the model was trained on)")
+    if args.dataset == "jacquard":  # Cornell has one kind of depth
+        print(f"depth images: {args.depth}{why}")
     indices = None
     if args.split_file:
         indices = indices_from_split_file(make_source(args.dataset, args.root, args.depth), args.split_file, args.split)
@@ -94,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", required=True, help="dataset folder")
     p.add_argument("--model", required=True, help="model directory (card.yaml + model.safetensors)")
     p.add_argument("--json", help="write the metrics here")
-    p.add_argument("--depth", default="perfect", choices=["perfect", "stereo"], help="Jacquard depth image")
+    p.add_argument("--depth", default=None, choices=list(DEPTH_KINDS),
+                   help="Jacquard depth image (default: the one the model was trained on, per its card)")
     p.add_argument("--split-file", help="split.json written by training; evaluates only --split")
     p.add_argument("--split", default="test", help="which split of --split-file (default test)")
     p.add_argument("--top-n", type=int, default=1, help="success if any of the top n grasps matches")

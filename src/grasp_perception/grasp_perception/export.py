@@ -151,11 +151,23 @@ def export_int8(network, card: ModelCard, out: str | Path, input_size: int, fram
     out.parent.mkdir(parents=True, exist_ok=True)
 
     class Frames(CalibrationDataReader):
+        """Frames in ranges: ORT calibrates one range at a time and merges the min/max, so activations of
+        only ``stride`` frames are held (all 32 at once took > 20 GB for GR-ConvNet at 300 px)."""
+
         def __init__(self):
-            self.items = iter([{"input": f[None]} for f in frames])
+            self.set_range(0, len(frames))
+
+        def __len__(self):
+            return len(frames)
+
+        def set_range(self, start_index: int, end_index: int):
+            self.items = iter([{"input": f[None]} for f in frames[start_index:end_index]])
 
         def get_next(self):
             return next(self.items, None)
+
+    # The largest stride <= 4 that divides the frame count (ORT requires it to divide).
+    stride = next(k for k in (4, 3, 2, 1) if len(frames) % k == 0)
 
     with tempfile.TemporaryDirectory() as tmp:
         fp32, pre = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx"
@@ -164,9 +176,8 @@ def export_int8(network, card: ModelCard, out: str | Path, input_size: int, fram
         part = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         quantize_static(str(pre), str(part), Frames(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        # Fold activation ranges every 4 frames: keeping every frame's activations
-                        # took > 20 GB for GR-ConvNet at 300 px.
-                        extra_options={"CalibMaxIntermediateOutputs": 4})
+                        # Not CalibMaxIntermediateOutputs: in onnxruntime 1.2x it drops the frames it flushes.
+                        extra_options={"CalibStridedMinMax": stride})
         ref = [np.concatenate(m) for m in zip(*[_ort_outputs(fp32, f[None]) for f in frames])]
         got = [np.concatenate(m) for m in zip(*[_ort_outputs(part, f[None]) for f in frames])]
     part.replace(out)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .datasets import GraspSample, InputInfo, prepare_geometry
-from .datasets.preprocessing import CHANNELS, inpaint_depth, invalid_depth, normalise_depth_into, normalise_rgb_into
+from .datasets import CHANNELS, CROPS, GraspSample, InputInfo, prepare_geometry
+from .datasets.preprocessing import (DEFAULT_NORMALISATION, check_depth_metres, get_normalisation, inpaint_depth,
+                                     invalid_depth)
 from .datasets.transforms import center_crop_origin, crop_matrix
 
 
@@ -60,12 +61,14 @@ def _plane(slope: tuple[float, float], h: int, w: int) -> tuple[np.ndarray, np.n
 
 
 class FrameInput:
-    def __init__(self, channels: str, input_size: int, crop: str = "center", inpaint: bool = True):
+    def __init__(self, channels: str, input_size: int, crop: str = "center", inpaint: bool = True,
+                 normalisation: str = DEFAULT_NORMALISATION):
         if channels not in CHANNELS:
             raise ValueError(f"channels must be one of {sorted(CHANNELS)}, got {channels!r}")
-        if crop not in ("center", "resize"):
-            raise ValueError(f"crop must be 'resize' or 'center', got {crop!r}")
+        if crop not in CROPS:
+            raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
         self.channels, self.size, self.crop, self.inpaint = channels, int(input_size), crop, inpaint
+        self.normalisation = get_normalisation(normalisation)
         self.buffer = np.zeros((1, CHANNELS[channels], self.size, self.size), np.float32)
         self._info: dict[tuple[int, int], InputInfo] = {}
 
@@ -89,15 +92,18 @@ class FrameInput:
                  level_table: bool = False) -> tuple[np.ndarray, InputInfo]:
         """``(1, C, S, S)`` input (the shared buffer) and how it was cut from the frame.
 
-        ``depth`` (H, W) metres, invalid = NaN, inf or <= 0; ``rgb`` (H, W, 3) uint8 RGB order.
-        ``level_table`` removes the table's slope (:func:`support_plane_slope`) from the window the network
-        sees, fitted on that window: for tilted cameras; a level table is left as it is.
+        ``depth`` (H, W) metres, invalid = NaN, inf or <= 0 (depth in other units is a DatasetError);
+        ``rgb`` (H, W, 3) uint8 RGB order. ``level_table`` removes the table's slope
+        (:func:`support_plane_slope`) from the window the network sees, fitted on that window: for tilted
+        cameras; a level table is left as it is.
         """
         needs_depth = self.channels in ("depth", "rgbd")
         needs_rgb = self.channels in ("rgb", "rgbd")
         if needs_rgb and rgb is None:
             raise ValueError(f"model expects {self.channels!r} input but only depth was given")
-        d, c, info = self._window(np.asarray(depth, dtype=np.float32), rgb if needs_rgb else None)
+        depth = np.asarray(depth, dtype=np.float32)
+        check_depth_metres(depth)  # also for an RGB-only model: its depth is used to place the grasps
+        d, c, info = self._window(depth, rgb if needs_rgb else None)
         plane = 0
         if needs_depth:
             invalid = invalid_depth(d)
@@ -111,8 +117,8 @@ class FrameInput:
                 np.subtract(d, du, out=out)
                 out -= dv
                 d = out  # normalised in place below
-            normalise_depth_into(d, invalid, out)
+            self.normalisation.depth_into(d, invalid, out)
             plane = 1
         if needs_rgb:
-            normalise_rgb_into(c, self.buffer[0, plane:plane + 3])
+            self.normalisation.rgb_into(c, self.buffer[0, plane:plane + 3])
         return self.buffer, info

@@ -44,12 +44,6 @@ def angle_to_bin(angle: float | np.ndarray, n_bins: int) -> int | np.ndarray:
     return int(idx) if np.ndim(idx) == 0 else idx
 
 
-def bin_range(index: int, n_bins: int) -> tuple[float, float]:
-    """``[low, high)`` angle range (radians) covered by bin ``index`` of ``n_bins``."""
-    low = -np.pi / 2 + index * np.pi / n_bins
-    return low, low + np.pi / n_bins
-
-
 @dataclass(frozen=True)
 class ImageGrasp:
     """A planar grasp in image coordinates (see module docstring for conventions)."""
@@ -80,17 +74,9 @@ class ImageGrasp:
         """Unit vector of the opening direction in ``(u, v)``."""
         return np.array([math.cos(self.angle), -math.sin(self.angle)])
 
-    def with_bin(self, n_bins: int) -> "ImageGrasp":
-        return replace(self, angle_bin=angle_to_bin(self.angle, n_bins))
-
     def as_rectangle(self) -> np.ndarray:
         """The four corners ``p0..p3`` as a ``(4, 2)`` float array of ``(u, v)``."""
         return rectangle_corners(self.u, self.v, self.angle, self.width, self.jaw)
-
-    def scaled(self, factor: float) -> "ImageGrasp":
-        """The same grasp in an image resized by ``factor`` about the origin."""
-        return replace(self, u=self.u * factor, v=self.v * factor,
-                       width=self.width * factor, jaw=self.jaw * factor)
 
     def shifted(self, du: float, dv: float) -> "ImageGrasp":
         return replace(self, u=self.u + du, v=self.v + dv)

@@ -6,6 +6,7 @@ maps into ranked grasps and maps them back to the pixel frame of the original im
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,8 +64,9 @@ class GraspPredictor:
         self.backend_name, self.precision = backend, precision
         self.backend = make_backend(backend, precision, network=network, card=self.card, model_path=model_path,
                                     input_size=self.input_size, device=str(self.device), threads=threads)
-        self.frame_input = FrameInput(self.card.inputs, self.input_size, self.card.crop, self.card.inpaint)
-        self.postprocess = dict(self.card.postprocess)
+        self.frame_input = FrameInput(self.card.inputs, self.input_size, self.card.crop, self.card.inpaint,
+                                      self.card.normalisation)
+        self.postprocess = dataclasses.asdict(self.card.postprocess)  # detect_grasps keywords
 
     def infer_maps(self, x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, ...]:
         """Raw network maps for a prepared input (C, S, S) or batch (B, C, S, S)."""
@@ -79,7 +81,8 @@ class GraspPredictor:
 
     def predict(self, depth: np.ndarray, rgb: np.ndarray | None = None, top_k: int = 1, level_table: bool = False,
                 **postprocess_overrides) -> Prediction:
-        """Grasps for one image. ``depth`` in metres (H, W), invalid = NaN or 0; ``rgb`` uint8 (H, W, 3).
+        """Grasps for one image. ``depth`` in metres (H, W), invalid = NaN or 0 (other units: DatasetError);
+        ``rgb`` uint8 (H, W, 3).
         ``level_table``: remove the table's slope from the network input (tilted cameras; see FrameInput)."""
         depth = np.asarray(depth, dtype=np.float32)
         if depth.ndim != 2:

@@ -22,6 +22,7 @@ import numpy as np
 
 from .grasp import ImageGrasp, angle_difference
 
+#: the IoU thresholds every evaluation reports (evaluation, training validation, the CLI)
 DEFAULT_THRESHOLDS = (0.25, 0.30, 0.50, 0.75)
 _ANGLE_TOL = 1e-9  # a difference of exactly max_angle counts as within, despite rounding
 
@@ -123,9 +124,12 @@ class RectangleMetric:
 
     ``update(pred_grasps, gt_grasps)``: ``pred_grasps`` in ranking order (not re-sorted; the
     first ``top_n`` are tried, an image succeeds at a threshold if any of them matches).
-    ``summary()``: ``n_images``, ``iou_0.25`` ... (one key per threshold, fraction of images)
-    and ``iou_avg`` (mean best IoU of the top-1 prediction; no prediction counts as 0). With
-    no images the rates are NaN, so an empty evaluation cannot pass for a result.
+    An image with no ground-truth grasp (e.g. none left inside a centre crop) cannot be scored: it
+    is counted in ``n_no_gt`` and is neither a success nor a failure.
+    ``summary()``: ``n_images`` (images scored), ``n_no_gt`` (images skipped), ``iou_0.25`` ...
+    (one key per threshold, fraction of the scored images) and ``iou_avg`` (mean best IoU of the
+    top-1 prediction; no prediction counts as 0). With no scored image the rates are NaN, so an
+    empty evaluation cannot pass for a result.
     """
 
     def __init__(self, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
@@ -145,12 +149,16 @@ class RectangleMetric:
 
     def reset(self) -> None:
         self.n_images = 0
+        self.n_no_gt = 0
         self._successes = [0] * len(self.thresholds)
         self._iou_sum = 0.0
 
     def update(self, pred_grasps: Sequence[ImageGrasp], gt_grasps: Sequence[ImageGrasp]) -> None:
         preds = [_check_grasp(g, f"pred_grasps[{i}]") for i, g in enumerate(pred_grasps)]
         gts = [_check_grasp(g, f"gt_grasps[{i}]") for i, g in enumerate(gt_grasps)]
+        if not gts:
+            self.n_no_gt += 1
+            return
         ious = [best_iou(p, gts, self.max_angle) for p in preds[:self.top_n]]
         self.n_images += 1
         self._iou_sum += ious[0] if ious else 0.0
@@ -160,7 +168,7 @@ class RectangleMetric:
 
     def summary(self) -> dict:
         n = self.n_images
-        out = {"n_images": n}
+        out = {"n_images": n, "n_no_gt": self.n_no_gt}
         for t, k in zip(self.thresholds, self._successes):
             out[f"iou_{t:.2f}"] = k / n if n else float("nan")
         out["iou_avg"] = self._iou_sum / n if n else float("nan")

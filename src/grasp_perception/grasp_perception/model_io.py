@@ -9,24 +9,44 @@ A model directory looks like::
 ``load_model(path)`` accepts the directory, the ``.safetensors`` file or the card, builds the
 network named in the card and loads the weights strictly, so any node or tool can run any model
 without code changes. A card that does not match its weights is an error naming both files.
+
+Every card field is checked when the card is read (or built in code): a wrong name, type or value
+is a :class:`ModelFileError` naming the card, the field (``postprocess.min_distance``) and what was
+expected, never a TypeError later in ``predict`` or ``evaluate``.
+
+Format 2 (this code) differs from format 1 in two fields, which reading a format-1 card migrates:
+
+* ``arch_kwargs.quality_activation`` (``linear`` | ``sigmoid``) is always stated, because the
+  post-processing threshold means different things on the two. A format-1 card without it is
+  ``linear``, unless it was trained with the focal loss (a sigmoid model): then it must be stated.
+* ``normalisation`` names code (``datasets.preprocessing.NORMALISATIONS``, e.g. ``mean_centred``)
+  where format 1 had free-text formulas; the formulas of a known normalisation map to its name.
 """
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import math
 import os
-from dataclasses import dataclass, field
+import types
+import typing
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
 import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from .networks import build_network
+from .config import ConfigError, PostprocessConfig, build_dataclass
+from .datasets import CHANNELS, CROPS
+from .datasets.preprocessing import DEFAULT_NORMALISATION, NORMALISATIONS
+from .networks import available_networks, build_network, network_class
+from .networks.base import QUALITY_ACTIVATIONS
+from .postprocess import check_parameters
 
 CARD_NAME = "card.yaml"
 WEIGHTS_NAME = "model.safetensors"
-FORMAT_VERSION = 1
-_INPUT_CHANNELS = {"depth": 1, "rgb": 3, "rgbd": 4}
+FORMAT_VERSION = 2
 
 
 class ModelFileError(ValueError):
@@ -35,64 +55,215 @@ class ModelFileError(ValueError):
 
 @dataclass
 class ModelCard:
-    """Everything needed to run a model on a new image, and where it came from."""
+    """Everything needed to run a model on a new image, and where it came from.
+
+    ``source`` (not a field) names where the values came from, for error messages.
+    """
 
     name: str
-    architecture: str
+    architecture: str                 # a name in the networks registry
     inputs: str                       # depth | rgb | rgbd (rgbd channel order: depth, r, g, b)
     n_bins: int
     input_size: int                   # network input side in pixels
     crop: str                         # resize (whole image -> input_size) | center (centre crop)
     max_width_px: float               # width head x max_width_px = opening in input pixels
+    # Options of the network class; quality_activation is always there (linear when not given in code).
     arch_kwargs: dict = field(default_factory=dict)
     inpaint: bool = True
-    normalisation: dict = field(default_factory=lambda: {
-        "depth": "clip(depth_m - mean(depth_m), -1, 1)",
-        "rgb": "rgb / 255 - mean(rgb / 255)",
-    })
-    postprocess: dict = field(default_factory=dict)  # PostprocessConfig fields
+    normalisation: str = DEFAULT_NORMALISATION  # a name in datasets.preprocessing.NORMALISATIONS
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     training_data: str = ""
     training_config: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     notes: str = ""
     format_version: int = FORMAT_VERSION
+    source: InitVar[str] = "model card"
+
+    def __post_init__(self, source: str):
+        _check_card(self, source)
 
     @property
     def in_channels(self) -> int:
-        return _INPUT_CHANNELS[self.inputs]
+        return CHANNELS[self.inputs]
+
+    @property
+    def quality_activation(self) -> str:
+        return self.arch_kwargs["quality_activation"]
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The card as plain YAML-ready values, in the current format."""
+        return {**dataclasses.asdict(self), "format_version": FORMAT_VERSION}
 
     @staticmethod
     def from_dict(values: dict, source: str) -> "ModelCard":
         if not isinstance(values, dict):
             raise ModelFileError(f"{source}: a model card must be a YAML mapping")
         names = {f.name for f in dataclasses.fields(ModelCard)}
+        # format_version has a default for cards built in code; a file must say which format it is.
         required = {f.name for f in dataclasses.fields(ModelCard)
                     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
-        missing = sorted(required - set(values))
+        missing = sorted((required | {"format_version"}) - set(values))
         if missing:
             raise ModelFileError(f"{source}: missing field(s) {missing}")
         unknown = sorted(set(values) - names)
         if unknown:
-            raise ModelFileError(f"{source}: unknown field(s) {unknown}")
-        card = ModelCard(**values)
-        if card.inputs not in _INPUT_CHANNELS:
-            raise ModelFileError(f"{source}: field 'inputs' must be one of {sorted(_INPUT_CHANNELS)}, "
-                                 f"got {card.inputs!r}")
-        if card.crop not in ("resize", "center"):
-            raise ModelFileError(f"{source}: field 'crop' must be 'resize' or 'center', got {card.crop!r}")
-        for key in ("n_bins", "input_size"):
-            if not isinstance(getattr(card, key), int) or getattr(card, key) < 1:
-                raise ModelFileError(f"{source}: field '{key}' must be a positive integer, "
-                                     f"got {getattr(card, key)!r}")
-        if not float(card.max_width_px) > 0:
-            raise ModelFileError(f"{source}: field 'max_width_px' must be > 0, got {card.max_width_px!r}")
-        if card.format_version > FORMAT_VERSION:
-            raise ModelFileError(f"{source}: format_version {card.format_version} is newer than this "
-                                 f"code understands ({FORMAT_VERSION}); update grasp_perception")
-        return card
+            raise ModelFileError(f"{source}: unknown field(s) {unknown}; expected some of {sorted(names)}")
+        version = values["format_version"]
+        _check_version(version, source)
+        if version == 1:
+            values = _migrate_format_1(values, source)
+        elif isinstance(values.get("arch_kwargs"), dict) and "quality_activation" not in values["arch_kwargs"]:
+            raise ModelFileError(f"{source}: arch_kwargs.quality_activation is missing: a format-{version} card "
+                                 f"states the quality activation, one of {list(QUALITY_ACTIVATIONS)}")
+        return ModelCard(**values, source=source)
+
+
+def _bad(source: str, path: str, expected: str, value) -> ModelFileError:
+    return ModelFileError(f"{source}: {path} must be {expected}, got {value!r}")
+
+
+def _check_version(version, source: str) -> None:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise _bad(source, "format_version", "an integer >= 1", version)
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"{source}: format_version {version} is newer than this code understands "
+                             f"({FORMAT_VERSION}); update grasp_perception")
+
+
+def _trained_with_focal_loss(training_config) -> bool:
+    loss = training_config.get("loss") if isinstance(training_config, dict) else None
+    return isinstance(loss, dict) and loss.get("kind") == "focal"
+
+
+def _migrate_format_1(values: dict, source: str) -> dict:
+    """A format-1 card's values in format 2 (see the module docstring), or a ModelFileError."""
+    values = dict(values)
+    # Format 1 wrote the formulas as free text; a card without them had the default ones.
+    formulas = values.get("normalisation", NORMALISATIONS[DEFAULT_NORMALISATION].formulas)
+    names = [name for name, n in NORMALISATIONS.items() if n.formulas == formulas]
+    if not names:
+        raise ModelFileError(
+            f"{source}: normalisation {formulas!r} is not one this code implements; expected the formulas of "
+            + " or ".join(f"{name!r} ({n.formulas})" for name, n in NORMALISATIONS.items())
+            + f", or a format-{FORMAT_VERSION} card naming one")
+    values["normalisation"] = names[0]
+    arch = values.get("arch_kwargs", {})
+    if isinstance(arch, dict) and "quality_activation" not in arch:
+        if _trained_with_focal_loss(values.get("training_config")):
+            raise ModelFileError(f"{source}: the model was trained with the focal loss (training_config.loss.kind), "
+                                 f"so its quality head ends in a sigmoid: the card must state "
+                                 f"arch_kwargs.quality_activation: sigmoid")
+        values["arch_kwargs"] = {"quality_activation": "linear", **arch}  # format 1's only other case
+    values["format_version"] = FORMAT_VERSION
+    return values
+
+
+def _check_card(card: ModelCard, source: str) -> None:
+    """Check (and normalise: float widths, typed postprocess) every field of ``card``."""
+    for name in ("name", "training_data", "notes"):
+        if not isinstance(getattr(card, name), str):
+            raise _bad(source, name, "a string", getattr(card, name))
+    for name in ("training_config", "metrics"):
+        if not isinstance(getattr(card, name), dict):
+            raise _bad(source, name, "a mapping", getattr(card, name))
+    if card.architecture not in available_networks():
+        raise _bad(source, "architecture", f"one of {available_networks()}", card.architecture)
+    if card.inputs not in CHANNELS:
+        raise _bad(source, "inputs", f"one of {sorted(CHANNELS)}", card.inputs)
+    if card.crop not in CROPS:
+        raise _bad(source, "crop", f"one of {list(CROPS)}", card.crop)
+    for name in ("n_bins", "input_size"):
+        value = getattr(card, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise _bad(source, name, "an integer >= 1", value)
+    w = card.max_width_px
+    if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
+        raise _bad(source, "max_width_px", "a number > 0 (pixels)", w)
+    card.max_width_px = float(w)
+    if not isinstance(card.inpaint, bool):
+        raise _bad(source, "inpaint", "true or false", card.inpaint)
+    if not isinstance(card.normalisation, str) or card.normalisation not in NORMALISATIONS:
+        raise _bad(source, "normalisation", f"one of {sorted(NORMALISATIONS)}", card.normalisation)
+    _check_version(card.format_version, source)
+    card.postprocess = _postprocess(card.postprocess, source)
+    card.arch_kwargs = _arch_kwargs(card.architecture, card.arch_kwargs, source)
+    if _trained_with_focal_loss(card.training_config) and card.quality_activation != "sigmoid":
+        raise ModelFileError(f"{source}: arch_kwargs.quality_activation is {card.quality_activation!r} but the "
+                             f"model was trained with the focal loss (training_config.loss.kind), which needs "
+                             f"quality_activation: sigmoid")
+
+
+def _postprocess(value, source: str) -> PostprocessConfig:
+    """``PostprocessConfig`` from a mapping (missing fields take its defaults) or a checked instance."""
+    if isinstance(value, PostprocessConfig):
+        value = dataclasses.asdict(value)
+    elif not isinstance(value, dict):
+        raise _bad(source, "postprocess", "a mapping of PostprocessConfig fields", value)
+    try:
+        config = build_dataclass(PostprocessConfig, value, "postprocess", source)
+    except ConfigError as exc:
+        raise ModelFileError(str(exc)) from None
+    try:
+        check_parameters(**dataclasses.asdict(config))
+    except ValueError as exc:  # messages start with the parameter's name
+        raise ModelFileError(f"{source}: postprocess.{exc}") from None
+    return config
+
+
+def _arch_kwargs(architecture: str, kwargs, source: str) -> dict:
+    """Checked network options: names the class accepts, values of its annotated types."""
+    if not isinstance(kwargs, dict):
+        raise _bad(source, "arch_kwargs", "a mapping of network options", kwargs)
+    cls = network_class(architecture)
+    # As build_network: every constructor argument except the two the card has its own fields for.
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "in_channels", "n_bins"}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ModelFileError(f"{source}: arch_kwargs.{unknown[0]} is not an option of network {architecture!r}; "
+                             f"expected some of {sorted(accepted)}")
+    hints = typing.get_type_hints(cls.__init__)
+    for name, value in kwargs.items():
+        if name in hints and not _matches(value, hints[name]):
+            raise _bad(source, f"arch_kwargs.{name}", _describe(hints[name]), value)
+    kwargs = {"quality_activation": "linear", **kwargs}  # the network's default, stated
+    if kwargs["quality_activation"] not in QUALITY_ACTIVATIONS:
+        raise _bad(source, "arch_kwargs.quality_activation", f"one of {list(QUALITY_ACTIVATIONS)}",
+                   kwargs["quality_activation"])
+    return kwargs
+
+
+def _matches(value, hint) -> bool:
+    """Whether a YAML value fits a constructor annotation (a YAML list stands for a tuple)."""
+    origin, args = typing.get_origin(hint) or hint, typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if origin is bool:
+        return isinstance(value, bool)
+    if origin is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if origin is str:
+        return isinstance(value, str)
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
+        return all(_matches(v, args[0]) for v in value) if args else True
+    return True  # an annotation this check does not model: the constructor checks it
+
+
+_NAMES = {bool: ("true or false", "booleans"), int: ("an integer", "integers"), float: ("a number", "numbers"),
+          str: ("a string", "strings")}
+
+
+def _describe(hint) -> str:
+    origin, args = typing.get_origin(hint) or hint, typing.get_args(hint)
+    if origin in (tuple, list) and args:
+        count = f"{len(args)} " if origin is tuple and args[-1] is not Ellipsis else ""
+        return f"a list of {count}{_NAMES.get(args[0], (None, str(args[0])))[1]}"
+    return _NAMES.get(origin, (str(hint),))[0]
 
 
 def build_from_card(card: ModelCard) -> torch.nn.Module:

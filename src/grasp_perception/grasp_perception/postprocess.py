@@ -30,9 +30,11 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from .config import PostprocessConfig
 from .grasp import ImageGrasp
 
 _MAPS = ("quality", "cos", "sin", "width")
+_DEFAULT = PostprocessConfig()  # the one source of the defaults below (a model card's come from it too)
 
 
 def _to_numpy(x, name: str) -> np.ndarray:
@@ -90,6 +92,21 @@ def _check_nonneg(value, name: str, allow_none: bool = False):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
             or not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def check_parameters(*, min_distance, threshold, quality_sigma, angle_sigma, width_sigma, jaw_ratio) -> None:
+    """Raise ValueError, starting with the parameter's name, for a post-processing value
+    :func:`detect_grasps` cannot use (the fields of ``PostprocessConfig``; model cards are checked
+    with it when read)."""
+    if isinstance(min_distance, bool) or not isinstance(min_distance, (int, np.integer)) \
+            or min_distance < 0:
+        raise ValueError(f"min_distance must be an integer >= 0, got {min_distance!r}")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number))
+                                  or not math.isfinite(threshold)):
+        raise ValueError(f"threshold must be a finite number or None, got {threshold!r}")
+    for value, name in ((quality_sigma, "quality_sigma"), (angle_sigma, "angle_sigma"),
+                        (width_sigma, "width_sigma"), (jaw_ratio, "jaw_ratio")):
+        _check_nonneg(value, name)
 
 
 def find_peaks(best: np.ndarray, min_distance: int, threshold: float | None,
@@ -166,13 +183,18 @@ def _plateau_centres(flat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.sort(flat[order[first]])
 
 
-def detect_grasps(quality, cos, sin, width, *, top_k: int | None = 1, min_distance: int = 20,
-                  threshold: float | None = 0.2, max_width: float = 150.0,
-                  quality_sigma: float = 2.0, angle_sigma: float = 2.0, width_sigma: float = 1.0,
-                  jaw_ratio: float = 0.5) -> list[ImageGrasp]:
+def detect_grasps(quality, cos, sin, width, *, max_width: float, top_k: int | None = 1,
+                  min_distance: int = _DEFAULT.min_distance, threshold: float | None = _DEFAULT.threshold,
+                  quality_sigma: float = _DEFAULT.quality_sigma, angle_sigma: float = _DEFAULT.angle_sigma,
+                  width_sigma: float = _DEFAULT.width_sigma, jaw_ratio: float = _DEFAULT.jaw_ratio
+                  ) -> list[ImageGrasp]:
     """Grasps from ``(N, H, W)`` maps (numpy or torch; ``(H, W)`` means one bin), best first.
 
-    ``top_k=None`` returns every peak. See the module docstring for the steps.
+    ``max_width`` is the model's width scale (``ModelCard.max_width_px``): no default, since a wrong one
+    silently rescales every width. The other keywords are the fields of
+    :class:`~grasp_perception.config.PostprocessConfig`, with its defaults: pass a card's as
+    ``**dataclasses.asdict(card.postprocess)``. ``top_k=None`` returns every peak. See the module
+    docstring for the steps.
     """
     maps = [_to_numpy(x, n) for x, n in zip((quality, cos, sin, width), _MAPS)]
     for name, m in zip(_MAPS[1:], maps[1:]):
@@ -181,14 +203,8 @@ def detect_grasps(quality, cos, sin, width, *, top_k: int | None = 1, min_distan
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer))
                               or top_k < 1):
         raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
-    if isinstance(min_distance, bool) or not isinstance(min_distance, (int, np.integer)) \
-            or min_distance < 0:
-        raise ValueError(f"min_distance must be an integer >= 0, got {min_distance!r}")
-    if threshold is not None and (isinstance(threshold, bool) or not math.isfinite(threshold)):
-        raise ValueError(f"threshold must be a finite number or None, got {threshold!r}")
-    for value, name in ((quality_sigma, "quality_sigma"), (angle_sigma, "angle_sigma"),
-                        (width_sigma, "width_sigma"), (jaw_ratio, "jaw_ratio")):
-        _check_nonneg(value, name)
+    check_parameters(min_distance=min_distance, threshold=threshold, quality_sigma=quality_sigma,
+                     angle_sigma=angle_sigma, width_sigma=width_sigma, jaw_ratio=jaw_ratio)
     _check_nonneg(max_width, "max_width")
     if max_width == 0:
         raise ValueError("max_width must be > 0, got 0")

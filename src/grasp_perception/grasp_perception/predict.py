@@ -18,6 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .datasets import DatasetError
+from .datasets.preprocessing import check_depth_metres
 from .inference import GraspPredictor
 from .model_io import ModelFileError
 from .visualise import map_to_original, overlay_figure, write_image
@@ -42,7 +44,12 @@ def read_depth(path: str | Path, scale: float | None = None) -> np.ndarray:
         depth = depth.astype(np.float32) * scale
     elif scale is not None:
         depth = depth.astype(np.float32) * scale
-    return depth.astype(np.float32)
+    depth = depth.astype(np.float32)
+    try:
+        check_depth_metres(depth, str(path))  # checked here too, so the message names the file and the fix
+    except DatasetError as exc:
+        raise ValueError(f"{exc}; give --depth-scale (metres per unit, e.g. 0.001 for millimetres)") from None
+    return depth
 
 
 def read_rgb(path: str | Path) -> np.ndarray:

@@ -84,7 +84,7 @@ def card_for(cfg: ExperimentConfig, metrics: dict | None = None) -> ModelCard:
         name=cfg.name, architecture=cfg.model.architecture, inputs=cfg.model.inputs,
         n_bins=cfg.model.n_bins, input_size=cfg.data.input_size, crop=cfg.data.crop,
         max_width_px=cfg.targets.max_width_px, arch_kwargs=dict(cfg.model.kwargs),
-        inpaint=cfg.data.inpaint, postprocess=asdict(cfg.postprocess),
+        inpaint=cfg.data.inpaint, postprocess=cfg.postprocess,
         training_data=f"{cfg.data.dataset}:{cfg.data.root} (depth={cfg.data.depth}, split={cfg.data.split.mode})",
         training_config=cfg.to_dict(), metrics=metrics or {})
 
@@ -227,7 +227,7 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
 
         if epoch % cfg.train.val_every == 0 or epoch == cfg.train.epochs:
             summary = evaluate_network(network, val_shard, max_width_px=cfg.targets.max_width_px,
-                                       postprocess=asdict(cfg.postprocess), device=device,
+                                       postprocess=cfg.postprocess, device=device,
                                        batch_size=cfg.optim.batch_size, loss_fn=loss_fn)
             summary = merge_summaries(ddp.gather(summary))
             record["val"] = summary
@@ -276,7 +276,7 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
         best, _ = load_model(out / "model", device=device)
         test_set = make_dataset(source, splits["test"], cfg, train=False)
         test = evaluate_network(best, test_set, max_width_px=cfg.targets.max_width_px,
-                                postprocess=asdict(cfg.postprocess), device=device,
+                                postprocess=cfg.postprocess, device=device,
                                 batch_size=cfg.optim.batch_size)
         result["test"] = test
         # The card describes the weights it ships with: the best epoch's validation, not the last epoch's.

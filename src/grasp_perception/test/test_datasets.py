@@ -85,8 +85,8 @@ def test_jacquard_jaw_duplicates_and_dedupe(jacquard):
     assert len(lo) == len(keys)
     assert lo[0].jaw == 25.6211 and hi[0].jaw == 38.4316
     assert dedupe_jaw(grasps, None) == grasps
-    src = JacquardSource(JACQUARD, dedupe_jaw="max")
-    assert len(src.load_grasps(0)) == len(hi)
+    # The loader keeps every jaw size (evaluation needs them all); only training targets dedupe.
+    assert len(JacquardSource(JACQUARD).load_grasps(0)) == len(grasps)
     with pytest.raises(ValueError):
         dedupe_jaw(grasps, "mean")
 
@@ -380,6 +380,44 @@ def test_make_input_channel_order_and_errors():
         make_input(None, d, "rgbd")
     with pytest.raises(ValueError, match="channels"):
         make_input(rgb, d, "bgr")
+
+
+def test_named_normalisation_is_the_formula_format_1_cards_wrote():
+    from grasp_perception.datasets.preprocessing import DEFAULT_NORMALISATION, NORMALISATIONS
+    assert DEFAULT_NORMALISATION == "mean_centred" and list(NORMALISATIONS) == ["mean_centred"]
+    assert NORMALISATIONS["mean_centred"].formulas == {"depth": "clip(depth_m - mean(depth_m), -1, 1)",
+                                                       "rgb": "rgb / 255 - mean(rgb / 255)"}
+    d = _ramp(6, 7)
+    d[0, 0], d[1, 1] = 4.0, np.nan  # 4 m: clipped; NaN: 0 (the mean)
+    rgb = np.random.default_rng(0).integers(0, 256, (6, 7, 3), dtype=np.uint8)
+    x = make_input(rgb, d, "rgbd", normalisation="mean_centred")
+    by_hand = np.clip(d - np.nanmean(d), -1, 1)
+    by_hand[1, 1] = 0.0
+    np.testing.assert_allclose(x[0], by_hand, atol=1e-6)
+    assert x[0, 0, 0] == 1.0
+    np.testing.assert_allclose(x[1:], np.moveaxis(rgb / 255 - (rgb / 255).mean(), -1, 0), atol=1e-6)
+    with pytest.raises(ValueError, match=r"unknown normalisation 'zscore'; choices: \['mean_centred'\]"):
+        make_input(rgb, d, "rgbd", normalisation="zscore")
+
+
+def test_depth_not_in_metres_is_an_error_naming_the_sample_or_file(tmp_path):
+    mm = np.full((40, 50), 600.0, np.float32)
+    mm[:5] = np.nan
+    with pytest.raises(DatasetError, match=r"sample 's7': median depth 600 is not a distance in metres "
+                                           r"\(expected 0.05-20.0 m\); it looks like millimetres"):
+        GraspSample(rgb=None, depth=mm, mask=None, sample_id="s7")
+    with pytest.raises(DatasetError, match=r"median depth 0.006 is not a distance in metres"):
+        GraspSample(rgb=None, depth=mm / 1e5, mask=None)
+    GraspSample(rgb=None, depth=mm / 1000, mask=None)  # 0.6 m, with holes: fine
+    sparse = np.full((400, 400), np.nan, np.float32)
+    sparse[3, 5] = 700.0  # the only valid pixel, off the check's sampling grid: still checked
+    with pytest.raises(DatasetError, match="millimetres"):
+        GraspSample(rgb=None, depth=sparse, mask=None)
+    # A Jacquard depth file in millimetres: the error names the file.
+    rgb = np.zeros((40, 50, 3), np.uint8)
+    write_jacquard_scene(tmp_path, "0", "o", rgb, mm, None, np.ones((40, 50), bool), [])
+    with pytest.raises(DatasetError, match=r"0_o_perfect_depth\.tiff: median depth 600 .*millimetres"):
+        JacquardSource(tmp_path).load(0)
 
 
 # ------------------------------------------------------------------ GraspDataset

@@ -49,3 +49,46 @@ def test_clear_errors():
         FrameInput("depth", 200)(depth)
     with pytest.raises(ValueError, match="no valid pixel"):
         FrameInput("depth", 96)(np.full((120, 160), np.nan, np.float32))
+
+
+def test_millimetre_depth_is_an_error_saying_so():
+    depth, _ = frame()
+    with pytest.raises(ValueError, match=r"depth image: median depth \d{3}(\.\d)? is not a distance in metres.*millimetres"):
+        FrameInput("depth", 96)(depth * 1000)
+    with pytest.raises(ValueError, match=r"median depth 0.000\d+ is not a distance in metres"):
+        FrameInput("rgbd", 96)(depth / 1000, frame()[1])
+    FrameInput("depth", 96)(depth)  # metres pass
+
+
+def test_unknown_normalisation_lists_the_choices():
+    with pytest.raises(ValueError, match=r"unknown normalisation 'zscore'; choices: \['mean_centred'\]"):
+        FrameInput("depth", 96, normalisation="zscore")
+
+
+@pytest.mark.parametrize("inputs,crop,size", [("depth", "center", 256), ("rgbd", "resize", 224)])
+def test_predictor_and_dataset_build_the_same_input_for_the_same_card(jacquard_root, inputs, crop, size):
+    """The run-time path (GraspPredictor -> FrameInput) and the training/evaluation path (GraspDataset ->
+    prepare_geometry + finish_input) give one network input for one scene and one card."""
+    import torch
+    from grasp_perception.evaluate import dataset_for_card
+    from grasp_perception.inference import GraspPredictor
+    from grasp_perception.model_io import ModelCard
+    from grasp_perception.networks import build_network
+    card = ModelCard(name="same-input", architecture="ggcnn2", inputs=inputs, n_bins=1, input_size=size,
+                     crop=crop, max_width_px=150.0, inpaint=True)
+    predictor = GraspPredictor((build_network("ggcnn2", card.in_channels).eval(), card), device="cpu")
+    seen = []
+
+    def recording_backend(x):
+        seen.append(x.copy())
+        return tuple(np.zeros((1, 1, size, size), np.float32) for _ in range(4))
+
+    predictor.backend = recording_backend
+    dataset = dataset_for_card(card, "jacquard", jacquard_root, "stereo")  # stereo: holes to inpaint
+    for k in (0, 5):
+        sample = dataset.load(k)
+        assert np.isnan(sample.depth).any()
+        predictor.predict(sample.depth, rgb=sample.rgb)
+        ref = dataset[k]["x"]
+        assert isinstance(ref, torch.Tensor) and seen[-1].shape == (1,) + tuple(ref.shape)
+        assert float(np.abs(seen[-1][0] - ref.numpy()).max()) <= 1e-6

@@ -99,7 +99,41 @@ def test_rectangle_metric_summary():
     assert s["iou_0.25"] == pytest.approx(0.5) and s["iou_0.30"] == pytest.approx(0.5)
     assert s["iou_0.50"] == pytest.approx(0.25) and s["iou_0.75"] == pytest.approx(0.25)
     assert s["iou_avg"] == pytest.approx((1 + 1 / 3) / 4)
-    assert set(s) == {"n_images", "iou_0.25", "iou_0.30", "iou_0.50", "iou_0.75", "iou_avg"}
+    assert set(s) == {"n_images", "n_no_gt", "iou_0.25", "iou_0.30", "iou_0.50", "iou_0.75", "iou_avg"}
+    assert s["n_no_gt"] == 0
+
+
+def test_images_without_ground_truth_are_counted_not_scored():
+    m = RectangleMetric()
+    m.update([GT], [GT])                    # success
+    m.update([GT], [])                      # nothing to match: skipped, not a failure
+    m.update([], [])
+    m.update([GT.shifted(60, 0)], [GT])     # disjoint: a failure
+    s = m.summary()
+    assert (s["n_images"], s["n_no_gt"]) == (2, 2)
+    assert s["iou_0.25"] == pytest.approx(0.5) and s["iou_avg"] == pytest.approx(0.5)
+    m.reset()
+    m.update([GT], [])
+    s = m.summary()
+    assert (s["n_images"], s["n_no_gt"]) == (0, 1) and math.isnan(s["iou_0.25"])  # nothing scored: no result
+
+
+def test_merge_summaries_sums_counts_and_weights_rates_by_scored_images():
+    from grasp_perception.evaluation import format_table, merge_summaries
+    a = {"n_images": 3, "n_no_gt": 1, "iou_0.25": 1.0, "iou_0.30": 1.0, "iou_0.50": 1.0, "iou_0.75": 0.0,
+         "iou_avg": 0.6, "ms_per_image": 10.0}
+    b = {"n_images": 1, "n_no_gt": 0, "iou_0.25": 0.0, "iou_0.30": 0.0, "iou_0.50": 0.0, "iou_0.75": 0.0,
+         "iou_avg": 0.2, "ms_per_image": 20.0}
+    empty = {"n_images": 0, "n_no_gt": 2, **{k: float("nan") for k in a if k.startswith("iou")},
+             "ms_per_image": 5.0}
+    m = merge_summaries([a, b, empty])
+    assert (m["n_images"], m["n_no_gt"]) == (4, 3)
+    assert isinstance(m["n_images"], int) and isinstance(m["n_no_gt"], int)
+    assert m["iou_0.25"] == pytest.approx(3 / 4)          # a process that scored nothing adds no weight
+    assert m["iou_avg"] == pytest.approx((3 * 0.6 + 0.2) / 4)
+    assert m["ms_per_image"] == pytest.approx((4 * 10 + 1 * 20 + 2 * 5) / 7)  # every image ran
+    table = format_table(m)
+    assert "| 4 | 3 | 75.0 %" in table and "no GT" in table and "3 image(s) without a ground-truth" in table
 
 
 def test_rectangle_metric_top_n_and_reset():

@@ -80,6 +80,20 @@ def test_card_reports_the_best_epoch_not_the_last(jacquard_root, tmp_path):
     assert "test" in card.metrics
 
 
+def test_focal_loss_trains_on_logits_and_the_card_says_sigmoid(jacquard_root, tmp_path):
+    out = tmp_path / "focal"
+    result = train(_cfg(jacquard_root, out, "data.input_size=64", "train.epochs=1", "train.batches_per_epoch=3",
+                        "data.limit=2", "loss.kind=focal", "model.kwargs={quality_activation: sigmoid}",
+                        "targets.map=binary"), progress=False)
+    val = result["history"][0]["val"]
+    assert 0 < val["loss"] < 10  # from logits: finite even where a probability would saturate
+    network, card = load_model(out / "model")
+    assert card.quality_activation == "sigmoid"
+    with torch.no_grad():
+        q = network(torch.zeros(1, 1, 64, 64))[0]
+    assert 0 <= float(q.min()) and float(q.max()) <= 1  # inference sees probabilities
+
+
 @pytest.mark.slow
 def test_ddp_with_two_cpu_processes(jacquard_root, tmp_path):
     out = tmp_path / "ddp"

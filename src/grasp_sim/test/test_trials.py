@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import trimesh
 
+from grasp_perception.config import PostprocessConfig
 from grasp_perception.model_io import ModelCard, save_model
 from grasp_perception.networks import build_network
 from grasp_sim.report import egad_cell, egad_grid
@@ -22,7 +23,7 @@ def model_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("model") / "m"
     card = ModelCard(name="untrained-ggcnn2", architecture="ggcnn2", inputs="depth", n_bins=3,
                      input_size=128, crop="resize", max_width_px=60.0,
-                     postprocess={"min_distance": 10, "threshold": 0.0})
+                     postprocess=PostprocessConfig(min_distance=10, threshold=0.0))
     save_model(out, build_network("ggcnn2", in_channels=1, n_bins=3), card)
     return out
 

@@ -69,7 +69,7 @@ def prepare_geometry(sample: GraspSample, input_size: int, crop: str = "resize"
         out = center_crop(sample, s)
         m = crop_matrix(top, left)
     else:
-        raise ValueError(f"crop must be 'resize' or 'center', got {crop!r}")
+        raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
     return out, InputInfo(matrix=m, original_shape=(h, w), input_size=s)
 
 

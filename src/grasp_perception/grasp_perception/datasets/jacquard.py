@@ -18,10 +18,12 @@ import cv2
 import numpy as np
 
 from ..grasp import ImageGrasp
+from .preprocessing import check_depth_metres
 from .sample import DatasetError, GraspSample
 
 GRASPS_SUFFIX = "_grasps.txt"
 _DEPTH_SUFFIX = {"perfect": "_perfect_depth.tiff", "stereo": "_stereo_depth.tiff"}
+DEPTH_KINDS = tuple(_DEPTH_SUFFIX)  # the depth images of a Jacquard scene
 _TIFF_LZW = 5  # libtiff's COMPRESSION_LZW
 
 
@@ -91,6 +93,7 @@ def read_depth_tiff(path: Path, expected_shape: tuple[int, int] | None = None) -
         depth[~(np.isfinite(depth) & (depth > 0))] = np.nan
     if np.isnan(depth).all():
         raise DatasetError(f"{path}: depth image has no valid pixel (all NaN, zero or negative)")
+    check_depth_metres(depth, str(path))  # named here, where the file is known
     return depth
 
 
@@ -98,19 +101,15 @@ class JacquardSource:
     """Index of Jacquard scenes under ``root`` (any depth of folders; sorted, deterministic).
 
     ``depth`` picks the ``perfect`` (rendered) or ``stereo`` (simulated sensor) depth image.
-    ``dedupe_jaw`` ("min"/"max") collapses jaw-size duplicates in :meth:`load`; leave it
-    ``None`` for evaluation.
+    Grasps keep every annotated jaw size (the test set needs them all); training targets collapse the
+    duplicates in one place, ``data_setup.target_builder`` (``data.jaw_dedupe``).
     """
 
-    def __init__(self, root: str | os.PathLike, depth: str = "perfect",
-                 dedupe_jaw: str | None = None):
+    def __init__(self, root: str | os.PathLike, depth: str = "perfect"):
         if depth not in _DEPTH_SUFFIX:
             raise ValueError(f"depth must be 'perfect' or 'stereo', got {depth!r}")
-        if dedupe_jaw not in (None, "min", "max"):
-            raise ValueError(f"dedupe_jaw must be 'min', 'max' or None, got {dedupe_jaw!r}")
         self.root = Path(root)
         self.depth = depth
-        self.dedupe_jaw = dedupe_jaw
         if not self.root.is_dir():
             raise DatasetError(f"{self.root}: Jacquard root folder does not exist")
         self._grasp_files = sorted(self.root.glob("**/*" + GRASPS_SUFFIX))
@@ -143,7 +142,7 @@ class JacquardSource:
         return self._grasp_files[i]
 
     def load_grasps(self, i: int) -> list[ImageGrasp]:
-        return dedupe_jaw(parse_jacquard_grasps(self._grasp_files[i]), self.dedupe_jaw)
+        return parse_jacquard_grasps(self._grasp_files[i])
 
     def load(self, i: int) -> GraspSample:
         prefix = str(self._prefix(i))

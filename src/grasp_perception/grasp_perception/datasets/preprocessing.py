@@ -1,5 +1,8 @@
-"""Network-input pre-processing: depth inpainting and the GG-CNN-family normalisations."""
+"""Network-input pre-processing: depth inpainting, the depth-unit check and the named normalisations."""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -7,6 +10,38 @@ import numpy as np
 from .sample import DatasetError
 
 CHANNELS = {"depth": 1, "rgb": 3, "rgbd": 4}
+
+#: plausible median depth of a scene in metres; outside it the image is in other units (millimetres)
+DEPTH_RANGE_M = (0.05, 20.0)
+_UNIT_CHECK_PIXELS = 4096  # a median for a unit check needs no more; keeps the check ~0.1 ms per image
+
+
+def check_depth_metres(depth: np.ndarray, where: str = "depth image") -> None:
+    """Raise :class:`DatasetError` naming ``where`` if float depth is not in metres.
+
+    Tests the median of the valid pixels (on a regular grid of about 4096 of them) against
+    :data:`DEPTH_RANGE_M`: a 16-bit sensor image read as millimetres has a median of hundreds. An image
+    with no valid pixel passes (its own error comes where it is normalised or inpainted).
+    """
+    d = np.asarray(depth)
+    if d.ndim != 2 or d.size == 0:
+        return
+    stride = max(1, int(np.sqrt(d.size / _UNIT_CHECK_PIXELS)))
+    with np.errstate(invalid="ignore"):
+        grid = d[::stride, ::stride]
+        valid = grid[np.isfinite(grid) & (grid > 0)]
+        if valid.size == 0 and stride > 1:  # a few valid pixels between the grid's
+            valid = d[np.isfinite(d) & (d > 0)]
+    if valid.size == 0:
+        return
+    median = float(np.median(valid))
+    lo, hi = DEPTH_RANGE_M
+    if median > hi:
+        raise DatasetError(f"{where}: median depth {median:.4g} is not a distance in metres (expected "
+                           f"{lo}-{hi} m); it looks like millimetres: depth must be float metres (x 0.001)")
+    if median < lo:
+        raise DatasetError(f"{where}: median depth {median:.4g} is not a distance in metres (expected "
+                           f"{lo}-{hi} m); depth must be float metres from the camera")
 
 
 def invalid_depth(depth: np.ndarray) -> np.ndarray:
@@ -77,21 +112,53 @@ def normalise_rgb_into(rgb: np.ndarray, out: np.ndarray) -> None:
     out -= out.mean()
 
 
-def make_input(rgb: np.ndarray | None, depth: np.ndarray | None, channels: str) -> np.ndarray:
+@dataclass(frozen=True)
+class Normalisation:
+    """How depth (metres) and colour become network input values; a model card names one."""
+
+    depth_into: Callable[[np.ndarray, np.ndarray, np.ndarray], None]  # (depth, invalid, out (H, W))
+    rgb_into: Callable[[np.ndarray, np.ndarray], None]                # (rgb (H, W, 3), out (3, H, W))
+    formulas: dict                                                   # what format-1 model cards wrote
+
+
+#: the named normalisations a model card may choose (``normalisation:``); code, not free text
+NORMALISATIONS = {
+    # GG-CNN's: depth minus its mean, clipped to +-1 m; colour / 255 minus one mean over all channels.
+    "mean_centred": Normalisation(normalise_depth_into, normalise_rgb_into,
+                                  {"depth": "clip(depth_m - mean(depth_m), -1, 1)",
+                                   "rgb": "rgb / 255 - mean(rgb / 255)"}),
+}
+DEFAULT_NORMALISATION = "mean_centred"
+
+
+def get_normalisation(name: str) -> Normalisation:
+    try:
+        return NORMALISATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown normalisation {name!r}; choices: {sorted(NORMALISATIONS)}") from None
+
+
+def make_input(rgb: np.ndarray | None, depth: np.ndarray | None, channels: str,
+               normalisation: str = DEFAULT_NORMALISATION) -> np.ndarray:
     """Normalised network input ``(C, H, W)`` float32; ``rgbd`` order is ``[depth, r, g, b]``."""
     if channels not in CHANNELS:
         raise ValueError(f"channels must be one of {sorted(CHANNELS)}, got {channels!r}")
-    planes = []
-    if channels in ("depth", "rgbd"):
-        if depth is None:
-            raise ValueError(f"model expects {channels!r} input but the sample has no depth image")
-        planes.append(normalise_depth(depth)[None])
-    if channels in ("rgb", "rgbd"):
-        if rgb is None:
-            what = "RGB-D" if channels == "rgbd" else "RGB"
-            raise ValueError(f"model expects {what} input but the sample has depth only")
+    norm = get_normalisation(normalisation)
+    needs_depth, needs_rgb = channels in ("depth", "rgbd"), channels in ("rgb", "rgbd")
+    if needs_depth and depth is None:
+        raise ValueError(f"model expects {channels!r} input but the sample has no depth image")
+    if needs_rgb and rgb is None:
+        what = "RGB-D" if channels == "rgbd" else "RGB"
+        raise ValueError(f"model expects {what} input but the sample has depth only")
+    if needs_rgb:
         rgb = np.asarray(rgb)
         if depth is not None and rgb.shape[:2] != np.shape(depth):
             raise ValueError(f"rgb shape {rgb.shape[:2]} differs from depth shape {np.shape(depth)}")
-        planes.append(normalise_rgb(rgb).transpose(2, 0, 1))
-    return np.ascontiguousarray(np.concatenate(planes, axis=0), dtype=np.float32)
+    shape = np.shape(depth) if needs_depth else rgb.shape[:2]
+    out = np.empty((CHANNELS[channels],) + tuple(shape), np.float32)
+    if needs_depth:
+        d = np.asarray(depth, dtype=np.float32)
+        norm.depth_into(d, invalid_depth(d), out[0])
+    if needs_rgb:
+        norm.rgb_into(rgb, out[int(needs_depth):])
+    return out

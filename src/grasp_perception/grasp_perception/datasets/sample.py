@@ -18,7 +18,8 @@ class GraspSample:
 
     * ``rgb``: ``(H, W, 3)`` uint8 in **RGB** order (OpenCV's BGR is converted by the loaders),
       or ``None`` for depth-only data.
-    * ``depth``: ``(H, W)`` float32 in metres; invalid pixels are NaN (never 0 or -1).
+    * ``depth``: ``(H, W)`` float32 in metres; invalid pixels are NaN (never 0 or -1). A median outside
+      ``preprocessing.DEPTH_RANGE_M`` (millimetres, say) is a :class:`DatasetError`.
     * ``mask``: ``(H, W)`` bool object mask, or ``None``.
     * ``grasps``: ground-truth grasps in this image's pixel coordinates (see ``grasp.py``).
     """
@@ -37,6 +38,8 @@ class GraspSample:
             raise DatasetError(f"{where}depth must be a 2-D float array (metres), "
                                f"got shape {depth.shape} dtype {depth.dtype}")
         self.depth = depth.astype(np.float32, copy=False)
+        from .preprocessing import check_depth_metres  # here: preprocessing imports this module
+        check_depth_metres(self.depth, f"sample {self.sample_id!r}" if self.sample_id else "sample depth")
         shape = self.depth.shape
         if self.rgb is not None:
             rgb = np.asarray(self.rgb)

@@ -128,8 +128,13 @@ class GraspNetwork(nn.Module):
         # TracerWarnings, and a bad example input fails in the first conv anyway.
         if not torch.jit.is_tracing():
             self.check_input(x)
-        quality, cos, sin, width = self._forward_impl(x)
-        if self.quality_activation == "sigmoid" and not logits:
+        maps = self._forward_impl(x)
+        return maps if logits else self.activate(maps)
+
+    def activate(self, maps: GraspMaps) -> GraspMaps:
+        """Maps from ``forward(x, logits=True)`` as ``forward(x)`` returns them."""
+        quality, cos, sin, width = maps
+        if self.quality_activation == "sigmoid":
             quality = torch.sigmoid(quality)
         return quality, cos, sin, width
 
