@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DataConfig, ExperimentConfig
+from .config import DataConfig, ExperimentConfig, config_from_dict
 from .datasets import (Augment, CornellSource, GraspDataset, JacquardSource, dedupe_jaw,
                        image_wise_split, k_folds, object_wise_split)
 from .maps import grasp_maps
@@ -76,6 +76,21 @@ def make_dataset(source, indices, cfg: ExperimentConfig, *, train: bool, cache: 
                         crop=data.crop, inpaint=data.inpaint, augment=augment, seed=cfg.train.seed,
                         target_fn=target_builder(cfg), cache=cache,
                         max_train_grasps=data.max_train_grasps if train else 0)
+
+
+def dataset_for_card(card, dataset: str, root, depth: str, indices=None):
+    """The evaluation dataset of ``root``, prepared exactly as the card says the model was trained."""
+    source = make_source(dataset, root, depth)
+    indices = np.arange(len(source)) if indices is None else np.asarray(indices)
+    if len(indices) == 0:
+        raise ValueError(f"no images to evaluate in {root}")
+    cfg = config_from_dict({"model": {"architecture": card.architecture, "inputs": card.inputs,
+                                      "n_bins": card.n_bins},
+                            "data": {"dataset": dataset, "root": str(root), "depth": depth,
+                                     "input_size": card.input_size, "crop": card.crop,
+                                     "inpaint": card.inpaint, "jaw_dedupe": "none"},
+                            "targets": {"max_width_px": float(card.max_width_px)}})
+    return make_dataset(source, indices, cfg, train=False)
 
 
 def save_split(path: Path, source, splits: dict[str, np.ndarray], cfg: DataConfig) -> None:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from grasp_perception.backends import BackendUnavailable, check_backend
-from grasp_perception.export import FP32_TOLERANCE, cache_path, export
+from grasp_perception.model_export import FP32_TOLERANCE, cache_path, export
 from grasp_perception.frame_input import FrameInput
 from grasp_perception.inference import GraspPredictor
 from grasp_perception.model_io import ModelFileError, load_model

@@ -11,7 +11,7 @@ from grasp_perception.datasets import GraspDataset, GraspSample
 from grasp_perception.grasp import ImageGrasp
 from grasp_perception.maps import DEFAULT_SIGMA
 from grasp_perception.networks import build_network
-from grasp_perception.train import card_for
+from grasp_perception.training import card_for
 
 REPO = Path(__file__).resolve().parents[3]
 TRAIN = REPO / "config" / "train"

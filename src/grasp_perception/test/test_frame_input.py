@@ -70,7 +70,7 @@ def test_predictor_and_dataset_build_the_same_input_for_the_same_card(jacquard_r
     """The run-time path (GraspPredictor -> FrameInput) and the training/evaluation path (GraspDataset ->
     prepare_geometry + finish_input) give one network input for one scene and one card."""
     import torch
-    from grasp_perception.evaluate import dataset_for_card
+    from grasp_perception.data_setup import dataset_for_card
     from grasp_perception.inference import GraspPredictor
     from grasp_perception.model_io import ModelCard
     from grasp_perception.networks import build_network

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from grasp_perception.datasets import GraspDataset, GraspSample, grasps_to_array
-from grasp_perception.evaluate import dataset_for_card
+from grasp_perception.data_setup import dataset_for_card
 from grasp_perception.evaluation import evaluate_network
 from grasp_perception.grasp import ImageGrasp
 from grasp_perception.maps import grasp_maps

@@ -54,7 +54,7 @@ def constant_model_dir(tmp_path_factory):
 
 
 def test_evaluate_scores_the_known_prediction_of_a_constant_model(constant_model_dir, jacquard_root, tmp_path):
-    from grasp_perception.evaluate import dataset_for_card
+    from grasp_perception.data_setup import dataset_for_card
     from grasp_perception.metrics import best_iou
     from grasp_perception.model_io import load_card
     out = tmp_path / "metrics.json"

@@ -10,7 +10,7 @@ import torch
 
 from grasp_perception.config import load_config
 from grasp_perception.model_io import load_model
-from grasp_perception.train import train
+from grasp_perception.training import train
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -51,7 +51,7 @@ def make_backend(backend: str, precision: str, *, network, card, model_path: str
     if backend == "torch":
         from .torch_backend import TorchBackend
         return TorchBackend(network, device=device, precision=precision)
-    from ..export import cached_onnx
+    from ..model_export import cached_onnx
     # bf16 is a compile-time choice of OpenVINO on the fp32 graph; only int8 has a graph of its own.
     graph = "int8" if precision == "int8" else "fp32"
     onnx_path = cached_onnx(network, card, model_path, input_size=input_size, precision=graph)

@@ -1,0 +1,287 @@
+"""The training loop of a generative grasp network (the library behind ``grasp_perception.cli.train``).
+
+``train(cfg)`` writes into ``cfg.output_dir``: ``config.yaml`` (resolved), ``split.json`` (sample ids per
+split), ``tb/`` (TensorBoard), ``checkpoints/last.pt`` (resume), ``model/`` (best model by the validation
+metric: safetensors + card, whose metrics are that epoch's), ``history.json`` and ``curves.png``. Early
+stopping and learning-rate decay watch the validation split only; the test split is evaluated once at the
+end with the best model and recorded.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data.distributed import DistributedSampler
+from tqdm import tqdm
+
+from .config import ConfigError, ExperimentConfig
+from .data_setup import make_dataset, make_source, make_splits, save_split
+from .datasets import collate_items
+from .evaluation import evaluate_network, format_table, merge_summaries
+from .inference import resolve_device
+from .losses import GraspLoss
+from .maps import GraspTargets
+from .model_io import ModelCard, build_from_card, save_model
+from .networks import count_parameters
+
+
+class Distributed:
+    """Rank/world-size bookkeeping; a no-op when not launched by torchrun."""
+
+    def __init__(self, device: torch.device):
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.enabled = self.world_size > 1
+        if self.enabled and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def gather(self, obj):
+        if not self.enabled:
+            return [obj]
+        out = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def broadcast(self, obj):
+        if not self.enabled:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def close(self):
+        if self.enabled and dist.is_initialized():
+            dist.barrier()  # let rank 0 finish the test evaluation before tearing down
+            dist.destroy_process_group()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def card_for(cfg: ExperimentConfig, metrics: dict | None = None) -> ModelCard:
+    return ModelCard(
+        name=cfg.name, architecture=cfg.model.architecture, inputs=cfg.model.inputs,
+        n_bins=cfg.model.n_bins, input_size=cfg.data.input_size, crop=cfg.data.crop,
+        max_width_px=cfg.targets.max_width_px, arch_kwargs=dict(cfg.model.kwargs),
+        inpaint=cfg.data.inpaint, postprocess=cfg.postprocess,
+        training_data=f"{cfg.data.dataset}:{cfg.data.root} (depth={cfg.data.depth}, split={cfg.data.split.mode})",
+        training_config=cfg.to_dict(), metrics=metrics or {})
+
+
+def save_curves(history: list[dict], path: Path, metric: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(epochs, [h["train_loss"] for h in history], label="train")
+    val = [(h["epoch"], h["val"]["loss"]) for h in history if "val" in h and "loss" in h["val"]]
+    if val:
+        ax1.plot(*zip(*val), label="val")
+    ax1.set_xlabel("epoch"), ax1.set_ylabel("loss"), ax1.set_yscale("log"), ax1.legend()
+    for key in ("iou_0.25", "iou_0.50", "iou_avg"):
+        pts = [(h["epoch"], h["val"][key]) for h in history if "val" in h and key in h["val"]]
+        if pts:
+            ax2.plot(*zip(*pts), label=f"val {key}")
+    ax2.set_xlabel("epoch"), ax2.set_ylim(0, 1.02), ax2.set_title(f"early stopping on val {metric}")
+    if ax2.lines:
+        ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) -> dict:
+    """Run a whole training job; returns the final summary (also written to ``history.json``)."""
+    device = resolve_device(cfg.train.device)
+    ddp = Distributed(device)
+    if device.type == "cuda" and ddp.enabled:
+        device = torch.device("cuda", ddp.local_rank)
+        torch.cuda.set_device(device)
+    seed_everything(cfg.train.seed + ddp.rank)
+    # Record the sigma the maps really use (None = the map's default), so config.yaml and the card say it.
+    cfg.targets.sigma = cfg.targets.resolved_sigma()
+    out = Path(cfg.output_dir)
+    ckpt_path = out / "checkpoints" / "last.pt"
+    if ddp.is_main:
+        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+        if not resume and ckpt_path.exists():
+            raise FileExistsError(f"{out} already holds a training run: pass --resume to continue it, "
+                                  f"or choose another output_dir")
+        (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    source = make_source(cfg.data.dataset, cfg.data.root, cfg.data.depth)
+    splits = make_splits(source, cfg.data)
+    for name in ("train", "val"):
+        if len(splits[name]) == 0:
+            raise ValueError(f"the {name} split is empty ({len(source)} samples, "
+                             f"data.split={asdict(cfg.data.split)}); add data or change the fractions")
+    if ddp.is_main:
+        save_split(out / "split.json", source, splits, cfg.data)
+    cache = cfg.data.cache
+    train_set = make_dataset(source, splits["train"], cfg, train=True, cache=cache)
+    n_val = len(splits["val"])
+    # Each rank validates a strided shard; the summaries are merged by image count.
+    val_shard = make_dataset(source, splits["val"][ddp.rank::ddp.world_size], cfg, train=False, cache=cache)
+
+    card = card_for(cfg)
+    network = build_from_card(card).to(device)
+    if ddp.is_main:
+        print(f"{cfg.model.architecture}: {count_parameters(network):,} parameters, "
+              f"{len(train_set)} train / {n_val} val images, device {device}, "
+              f"world size {ddp.world_size}", flush=True)
+    model = torch.nn.parallel.DistributedDataParallel(network) if ddp.enabled else network
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimiser, mode="max", factor=cfg.optim.plateau_factor, patience=cfg.optim.plateau_patience)
+    loss_fn = GraspLoss(kind=cfg.loss.kind, positional=cfg.loss.positional,
+                        focal_alpha=cfg.loss.focal_alpha, focal_gamma=cfg.loss.focal_gamma,
+                        weights=asdict(cfg.loss.weights))
+
+    # best_val: the validation summary of the epoch whose weights are in model/ (the card reports it).
+    state = {"epoch": 0, "best": -math.inf, "bad_epochs": 0, "history": [], "best_epoch": 0, "best_val": {}}
+    if resume:
+        if not ckpt_path.exists():
+            raise FileNotFoundError(f"--resume given but no checkpoint at {ckpt_path}")
+        # weights_only=True: a checkpoint is tensors + plain values; never unpickle arbitrary objects.
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        network.load_state_dict(ckpt["model"])
+        optimiser.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        state = {k: ckpt[k] for k in ("epoch", "best", "bad_epochs", "best_epoch")}
+        state["history"] = json.loads(ckpt["history"])
+        state["best_val"] = json.loads(ckpt["best_val"])
+        if ddp.is_main:
+            print(f"resumed from {ckpt_path} at epoch {state['epoch']}", flush=True)
+
+    if ddp.enabled:
+        sampler = DistributedSampler(train_set, num_replicas=ddp.world_size, rank=ddp.rank,
+                                     shuffle=True, seed=cfg.train.seed)
+    else:
+        n_samples = cfg.train.batches_per_epoch * cfg.optim.batch_size or None
+        generator = torch.Generator().manual_seed(cfg.train.seed)
+        sampler = RandomSampler(train_set, replacement=bool(n_samples and n_samples > len(train_set)),
+                                num_samples=n_samples, generator=generator)
+    loader = DataLoader(train_set, batch_size=cfg.optim.batch_size, sampler=sampler,
+                        num_workers=cfg.train.num_workers, drop_last=False, collate_fn=collate_items)
+
+    writer = None
+    if ddp.is_main:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(log_dir=str(out / "tb"))
+    metric_name = cfg.train.early_stopping.metric
+    stop = False
+    for epoch in range(state["epoch"] + 1, cfg.train.epochs + 1):
+        model.train()
+        train_set.set_epoch(epoch)
+        if ddp.enabled:
+            sampler.set_epoch(epoch)
+        else:
+            # The epoch's order depends on (seed, epoch) only, so a resumed run draws what the
+            # uninterrupted run would have.
+            generator.manual_seed(cfg.train.seed + 1_000_003 * epoch)
+        losses, parts_sum = [], {}
+        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.train.epochs}", disable=not (progress and ddp.is_main),
+                   unit="batch", leave=False)
+        for step, batch in enumerate(bar):
+            if cfg.train.batches_per_epoch and step >= cfg.train.batches_per_epoch:
+                break
+            x = batch["x"].to(device, non_blocking=True)
+            target = GraspTargets(**{k: v.to(device, non_blocking=True) for k, v in batch["targets"].items()})
+            loss, parts = loss_fn(model(x, logits=loss_fn.needs_logits), target)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch} step {step}; "
+                                         f"lower optim.lr or check the data")
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+            for k, v in parts.items():
+                parts_sum[k] = parts_sum.get(k, 0.0) + float(v)
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        train_loss = float(np.mean(ddp.gather(float(np.mean(losses)) if losses else float("nan"))))
+        record = {"epoch": epoch, "train_loss": train_loss, "lr": optimiser.param_groups[0]["lr"],
+                  **{f"train_{k}": v / max(len(losses), 1) for k, v in parts_sum.items()}}
+
+        if epoch % cfg.train.val_every == 0 or epoch == cfg.train.epochs:
+            summary = evaluate_network(network, val_shard, max_width_px=cfg.targets.max_width_px,
+                                       postprocess=cfg.postprocess, device=device,
+                                       batch_size=cfg.optim.batch_size, loss_fn=loss_fn)
+            summary = merge_summaries(ddp.gather(summary))
+            record["val"] = summary
+            if metric_name not in summary:
+                raise ConfigError(f"train.early_stopping.metric {metric_name!r} is not a validation "
+                                  f"metric; choose one of {sorted(summary)}")
+            value = summary[metric_name] if metric_name != "loss" else -summary["loss"]
+            scheduler.step(value)
+            improved = value > state["best"] + 1e-6
+            if improved:
+                state.update(best=value, bad_epochs=0, best_epoch=epoch, best_val=summary)
+                if ddp.is_main:
+                    save_model(out / "model", network, card_for(cfg, {"val": summary, "epoch": epoch}))
+            else:
+                state["bad_epochs"] += 1
+            stop = state["bad_epochs"] >= cfg.train.early_stopping.patience
+        state["history"].append(record)
+        state["epoch"] = epoch
+
+        if ddp.is_main:
+            writer.add_scalar("loss/train", train_loss, epoch)
+            writer.add_scalar("lr", record["lr"], epoch)
+            for k, v in record.get("val", {}).items():
+                writer.add_scalar(f"val/{k}", v, epoch)
+            torch.save({"model": network.state_dict(), "optimizer": optimiser.state_dict(),
+                        "scheduler": scheduler.state_dict(), "epoch": epoch, "best": state["best"],
+                        "bad_epochs": state["bad_epochs"], "best_epoch": state["best_epoch"],
+                        "best_val": json.dumps(state["best_val"]), "history": json.dumps(state["history"])},
+                       ckpt_path.with_suffix(".tmp"))
+            ckpt_path.with_suffix(".tmp").replace(ckpt_path)  # atomic: an interrupt keeps the last good one
+            val_txt = (f", val loss {record['val'].get('loss', float('nan')):.4f}, "
+                       f"val {metric_name} {record['val'][metric_name]:.3f}") if "val" in record else ""
+            print(f"epoch {epoch}: train loss {train_loss:.4f}{val_txt}", flush=True)
+            save_curves(state["history"], out / "curves.png", metric_name)
+        if stop:
+            if ddp.is_main:
+                print(f"early stopping: val {metric_name} did not improve for "
+                      f"{cfg.train.early_stopping.patience} validations", flush=True)
+            break
+
+    result = {"epochs_run": state["epoch"], "best_val": state["best"], "best_epoch": state["best_epoch"],
+              "history": state["history"]}
+    if ddp.is_main and len(splits["test"]):
+        # Test split: evaluated once with the best model, recorded, never used for decisions.
+        from .model_io import load_model
+        best, _ = load_model(out / "model", device=device)
+        test_set = make_dataset(source, splits["test"], cfg, train=False)
+        test = evaluate_network(best, test_set, max_width_px=cfg.targets.max_width_px,
+                                postprocess=cfg.postprocess, device=device,
+                                batch_size=cfg.optim.batch_size)
+        result["test"] = test
+        # The card describes the weights it ships with: the best epoch's validation, not the last epoch's.
+        best_card = card_for(cfg, {"val": state["best_val"], "epoch": state["best_epoch"], "test": test})
+        save_model(out / "model", best, best_card)
+        print(format_table(test, title=f"test split ({len(test_set)} images), best model"), flush=True)
+    if ddp.is_main:
+        (out / "history.json").write_text(json.dumps(result, indent=1))
+        writer.close()
+        print(f"model written to {out / 'model'}", flush=True)
+    ddp.close()
+    return result
