@@ -78,6 +78,18 @@ def max_difference(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b))
 
 
+class _Maps(torch.nn.Module):
+    """``network(x)`` with its one input: tracing ``forward(x, logits=False)`` itself would see ``logits``
+    as a traced value (and warn), though it is always False in an export."""
+
+    def __init__(self, network: torch.nn.Module):
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor):
+        return self.network(x)
+
+
 def export_onnx(network: torch.nn.Module, card: ModelCard, out: str | Path, input_size: int) -> float:
     """Write an fp32 ONNX graph (static input side, dynamic batch); return max |ONNX - PyTorch|."""
     out = Path(out)
@@ -90,7 +102,7 @@ def export_onnx(network: torch.nn.Module, card: ModelCard, out: str | Path, inpu
     # for it; each input size gets its own file.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter is chosen on purpose
-        torch.onnx.export(network, (x,), str(tmp), dynamo=False, opset_version=OPSET,
+        torch.onnx.export(_Maps(network), (x,), str(tmp), dynamo=False, opset_version=OPSET,
                           input_names=["input"], output_names=OUTPUT_NAMES,
                           dynamic_axes={"input": {0: "batch"}, **{n: {0: "batch"} for n in OUTPUT_NAMES}})
     diff = max_difference(_reference(network, x), _ort_outputs(tmp, x.numpy()))
@@ -204,7 +216,7 @@ def export(model_path: str | Path, fmt: str, out: str | Path | None = None, *, i
         example = example_input(card, size)
         reference = _reference(network, example)
         with torch.no_grad():
-            traced = torch.jit.freeze(torch.jit.trace(network, example))
+            traced = torch.jit.freeze(torch.jit.trace(_Maps(network).eval(), example))
         traced.save(str(out))
         loaded = torch.jit.load(str(out))
         with torch.inference_mode():
