@@ -17,6 +17,7 @@ setup(
         ("share/" + package_name + "/config", glob("config/*.yaml")),
         ("share/" + package_name + "/config/dds", glob("config/dds/*.xml")),
         ("share/" + package_name + "/config/arms", glob("config/arms/*.yaml")),
+        ("share/" + package_name + "/config/sim", glob("config/sim/*.yaml")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

@@ -5,11 +5,13 @@ An arm trial mirrors :func:`grasp_sim.trial.execute_grasp` (same :class:`GraspPo
 :class:`TrialResult` out, same success test) but moves the real kinematic chain: top-down IK (yaw or
 yaw + pi, whichever needs less motion) to a pre-grasp above the target, a joint-space min-jerk move
 there while the gripper opens, a straight-down cartesian descent (IK waypoints), close, a straight
-lift, hold. Every IK solve is done before the arm moves, so an unreachable grasp fails without
-touching the scene.
+lift, hold, and the transport/shake of ``protocol.transport`` (a turn of the base joint, then an
+oscillation of it). Every IK solve is done before the arm moves, so an unreachable grasp fails without
+touching the scene. Motion and force figures are the cell's settings (``grippers.<arm>``, ``protocol``).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -18,7 +20,7 @@ import mujoco
 import numpy as np
 
 from .scene import SimCell
-from .trial import GraspPose, TrialResult, execute_grasp, judge_lift
+from .trial import GraspPose, TrialResult, execute_grasp, grasp_depth, judge_lift, planned_opening
 
 GRIPPERS = ("floating", "widowx", "kinova")
 
@@ -104,31 +106,28 @@ def _line(cell: SimCell, q_start: np.ndarray, p0: np.ndarray, p1: np.ndarray, qu
     return np.array(qs)
 
 
-def plan_arm_grasp(cell: SimCell, grasp: GraspPose, *, grasp_depth: float = 0.025, approach_height: float = 0.12,
-                   lift: float = 0.10, open_margin: float = 0.02, tip_clearance: float = 0.004,
-                   waypoints: int = 4, ik_restarts: int = 4) -> ArmGraspPlan:
+def plan_arm_grasp(cell: SimCell, grasp: GraspPose, *, waypoints: int = 4, ik_restarts: int = 4,
+                   lift: float | None = None) -> ArmGraspPlan:
     """Solve every IK of a top-down grasp with ``cell``'s arm; the cell's state is not changed.
 
-    Target: the pad tips ``grasp_depth`` below the grasp point (never closer than ``tip_clearance`` to the
-    table), approached from ``approach_height`` straight above and lifted ``lift`` after closing.
+    Target: the pad tips :func:`grasp_sim.trial.grasp_depth` below the grasp point (never closer than
+    ``grippers.<arm>.tip_clearance`` to the table), approached from ``approach_height`` straight above,
+    opened to :func:`grasp_sim.trial.planned_opening`, lifted ``lift`` (default ``protocol.lift``) after
+    closing; ``waypoints`` IK points per straight segment.
     Raises :class:`grasp_sim.robots.UnreachableError` naming the first EE-site pose IK cannot reach, or
     :class:`NoStraightPathError` when the straight descent/lift has no continuous joint path.
     """
     from .robots import solve_ik, top_down_grasp_orientation, UnreachableError
     arm = _require_arm(cell, "plan_arm_grasp")
-    for name, val in (("grasp_depth", grasp_depth), ("tip_clearance", tip_clearance), ("open_margin", open_margin)):
-        if not (math.isfinite(val) and val >= 0):
-            raise ValueError(f"plan_arm_grasp: {name} must be >= 0 m, got {val}")
-    for name, val in (("approach_height", approach_height), ("lift", lift)):
-        if not (math.isfinite(val) and val > 0):
-            raise ValueError(f"plan_arm_grasp: {name} must be > 0 m, got {val}")
+    g = cell.gripper
+    lift = cell.settings.protocol.lift if lift is None else lift
     if int(waypoints) < 1:
         raise ValueError(f"plan_arm_grasp: waypoints must be >= 1, got {waypoints}")
-    opening = min(grasp.width_m + open_margin, arm.gripper_max_width)
+    opening, clipped = planned_opening(cell, grasp, arm.gripper_max_width)
     x, y, z = grasp.position
-    tip_z = max(z - grasp_depth, cell.table_z + tip_clearance)
+    tip_z = max(z - grasp_depth(cell, grasp), cell.table_z + g.tip_clearance)
     site_grasp = np.array([x, y, tip_z + pad_tip_offset(cell, opening)])  # top-down: approach = world -z
-    site_pre = site_grasp + [0.0, 0.0, approach_height]
+    site_pre = site_grasp + [0.0, 0.0, g.approach_height]
     ik = dict(restarts=int(ik_restarts))
 
     # Pre-grasp seeded from Home: a well-conditioned elbow-up solution whatever the rest pose is.
@@ -142,8 +141,7 @@ def plan_arm_grasp(cell: SimCell, grasp: GraspPose, *, grasp_depth: float = 0.02
     descent = _line(cell, q_pre, site_pre, site_grasp, quat, int(waypoints), max_step, "descent", **ik)
     lifted = _line(cell, descent[-1], site_grasp, site_grasp + [0.0, 0.0, lift], quat, int(waypoints), max_step,
                    "lift", **ik)
-    return ArmGraspPlan(q_pre, descent, lifted, quat, site_grasp, float(opening),
-                        grasp.width_m > arm.gripper_max_width)
+    return ArmGraspPlan(q_pre, descent, lifted, quat, site_grasp, float(opening), clipped)
 
 
 def _unwrap_continuous(cell: SimCell, q_from: np.ndarray, q_to: np.ndarray) -> np.ndarray:
@@ -181,29 +179,25 @@ def _path_duration(cell: SimCell, waypoints: np.ndarray, cart_dist: float, speed
     return max(joint_t, cart_dist / speed)
 
 
-def execute_grasp_with_arm(cell: SimCell, grasp: GraspPose, *, grasp_depth: float = 0.025,
-                           approach_height: float = 0.12, lift: float = 0.10, hold_s: float = 1.0,
-                           speed: float = 0.15, speed_scale: float = 0.5, open_margin: float = 0.02,
-                           close_s: float = 0.6, success_lift: float = 0.08, tip_clearance: float = 0.004,
-                           waypoints: int = 4, ik_restarts: int = 4) -> TrialResult:
-    """Run one top-down grasp with the cell's arm from its current pose; report whether an object stayed lifted.
+def execute_grasp_with_arm(cell: SimCell, grasp: GraspPose, *, speed_scale: float = 0.5, waypoints: int = 4,
+                           ik_restarts: int = 4, lift: float | None = None) -> TrialResult:
+    """Run one top-down grasp with the cell's arm from its current pose; report whether an object stayed held.
 
     Sequence: plan (:func:`plan_arm_grasp`); min-jerk joint move to the pre-grasp ``approach_height`` above
-    the target (joints at most ``speed_scale`` x their velocity limits) while the gripper opens to
-    ``min(width_m + open_margin, max)``; straight descent at ~``speed`` m/s; close for ``close_s``; straight
-    lift of ``lift``; hold ``hold_s``. Success, as for the floating gripper: some active object rose more
-    than ``success_lift`` and touches both pads. An unreachable grasp returns success=False with a reason
-    starting "unreachable:" (the arm does not move). A width above the gripper's max is clipped to it,
-    and a failure reason says so.
+    the target (joints at most ``speed_scale`` x their velocity limits) while the gripper opens to the
+    planned opening; straight descent at ~``speed`` m/s; close with the gripper's force model
+    (:meth:`SimCell.close_gripper`); straight lift of ``protocol.lift``; hold ``protocol.hold_s``; transport
+    and shake (``protocol.transport``). Success: :func:`grasp_sim.trial.judge_lift`. An unreachable grasp
+    returns success=False with a reason starting "unreachable:" (the arm does not move). A width above the
+    gripper's max is clipped to it, and a failure reason says so. ``lift`` overrides ``protocol.lift``.
     """
-    from .robots import UnreachableError, set_gripper_width
+    from .robots import UnreachableError
     arm = _require_arm(cell, "execute_grasp_with_arm")
     if not cell.active:
         raise ValueError("execute_grasp_with_arm: the cell has no active objects; call cell.reset(...) first")
+    g, pr = cell.gripper, cell.settings.protocol
     try:
-        plan = plan_arm_grasp(cell, grasp, grasp_depth=grasp_depth, approach_height=approach_height, lift=lift,
-                              open_margin=open_margin, tip_clearance=tip_clearance, waypoints=waypoints,
-                              ik_restarts=ik_restarts)
+        plan = plan_arm_grasp(cell, grasp, waypoints=waypoints, ik_restarts=ik_restarts, lift=lift)
     except (UnreachableError, NoStraightPathError) as exc:
         return TrialResult(False, 0.0, f"unreachable: grasp at {np.round(grasp.position, 3).tolist()} "
                                        f"yaw {grasp.yaw:.2f}: {exc}")
@@ -213,15 +207,19 @@ def execute_grasp_with_arm(cell: SimCell, grasp: GraspPose, *, grasp_depth: floa
     q_now = arm.get_q(m, d)
     q_pre = _unwrap_continuous(cell, q_now, plan.q_pregrasp)
     shift = q_pre - plan.q_pregrasp  # keep descent/lift on the same 2*pi branch as the pre-grasp
-    set_gripper_width(d, arm, plan.opening)
+    cell.set_opening(plan.opening)
     path = np.array([q_now, q_pre])
-    _follow(cell, path, _path_duration(cell, path, 0.0, speed, speed_scale), 0.2)
-    _follow(cell, plan.descent + shift, _path_duration(cell, plan.descent, approach_height, speed, speed_scale), 0.1)
-    reached = float(np.linalg.norm(arm.ee_pose(m, d)[0] - plan.site_grasp))
-    set_gripper_width(d, arm, 0.0)  # clipped to the gripper's min: squeeze with the servo's force limit
-    mujoco.mj_step(m, d, nstep=int(close_s / m.opt.timestep))
-    _follow(cell, plan.lift + shift, _path_duration(cell, plan.lift, lift, speed, speed_scale), 0.0)
-    mujoco.mj_step(m, d, nstep=int(hold_s / m.opt.timestep))
+    _follow(cell, path, _path_duration(cell, path, 0.0, g.speed, speed_scale), 0.2)
+    _follow(cell, plan.descent + shift, _path_duration(cell, plan.descent, g.approach_height, g.speed, speed_scale),
+            0.1)
+    site_now = arm.ee_pose(m, d)[0]
+    reached = float(np.linalg.norm(site_now - plan.site_grasp))
+    fingertip_z = float(site_now[2] - pad_tip_offset(cell, plan.opening))
+    cell.close_gripper()
+    lift_m = pr.lift if lift is None else lift
+    _follow(cell, plan.lift + shift, _path_duration(cell, plan.lift, lift_m, g.speed, speed_scale), 0.0)
+    mujoco.mj_step(m, d, nstep=int(pr.hold_s / m.opt.timestep))
+    _transport_with_arm(cell)
 
     notes = []
     if plan.width_clipped:
@@ -232,7 +230,32 @@ def execute_grasp_with_arm(cell: SimCell, grasp: GraspPose, *, grasp_depth: floa
                      f"{arm.gripper_min_width:.3f} m")
     if reached > 0.01:
         notes.append(f"TCP stopped {reached * 100:.1f} cm from the grasp pose (blocked?)")
-    return judge_lift(cell, z0, success_lift, "".join(f"; {n}" for n in notes))
+    result = judge_lift(cell, z0, "".join(f"; {n}" for n in notes))
+    return dataclasses.replace(result, fingertip_z=fingertip_z)
+
+
+def _transport_with_arm(cell: SimCell) -> None:
+    """protocol.transport with an arm: turn the base joint so the TCP travels ``distance`` on its arc, then
+    oscillate the base joint by ``shake_amplitude`` (at the TCP) ``shake_cycles`` times."""
+    tr = cell.settings.protocol.transport
+    arm, m, d = cell.arm, cell.model, cell.data
+    act = arm.actuator_ids(m)
+    tcp = arm.ee_pose(m, d)[0]
+    radius = max(float(np.hypot(*(tcp[:2] - cell.arm_base_pos[:2]))), 0.05)
+    q = np.array(d.ctrl[act])
+    dt = m.opt.timestep
+    if tr.distance > 0:
+        goal = q.copy()
+        goal[0] += tr.distance / radius  # the base yaw joint (WidowX waist, Kinova joint_1)
+        _follow(cell, np.array([q, goal]), max(tr.distance / tr.speed, dt), 0.1)
+        q = goal
+    if tr.shake_cycles > 0 and tr.shake_amplitude > 0:
+        n = int(round(tr.shake_cycles / tr.shake_frequency / dt))
+        for k in range(1, n + 1):
+            d.ctrl[act[0]] = q[0] + tr.shake_amplitude / radius * math.sin(2 * math.pi * tr.shake_frequency * k * dt)
+            mujoco.mj_step(m, d)
+        d.ctrl[act[0]] = q[0]
+        mujoco.mj_step(m, d, nstep=int(0.2 / dt))
 
 
 def make_cell(objects: Sequence, gripper: str = "floating", **kwargs) -> SimCell:

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from grasp_perception.geometry import CameraIntrinsics, realsense_d435_color
 
-__all__ = ["CameraIntrinsics", "DepthNoise", "mujoco_camera_attributes", "realsense_d435_color"]
+__all__ = ["CameraIntrinsics", "DepthNoise", "mujoco_camera_attributes", "perturbed_pose", "realsense_d435_color"]
 
 
 def mujoco_camera_attributes(intrinsics: CameraIntrinsics) -> dict[str, str]:
@@ -42,8 +42,9 @@ class DepthNoise:
        gradient magnitude in metres per pixel, so a fixed edge always has the same dropout chance
        (a per-image max normalisation would make it depend on the scene). Dropped pixels are NaN
        (a RealSense reports 0 = no data; NaN is this package's "no return").
-    2. Additive zero-mean Gaussian noise, ``sigma_m`` metres per pixel (not given in the paper;
-       1 mm is roughly a D435's RMS error at 0.6 m).
+    2. Additive zero-mean Gaussian noise of standard deviation ``sigma_m + sigma_z2 * z**2`` metres at
+       depth ``z`` (not given in the paper; the depth-dependent term is a stereo camera's RMS error, see
+       ``camera.depth_noise`` in config/sim/realistic.yaml).
     3. Down-sampling by ``downsample`` and up-sampling back, which removes small depth detail that
        a real stereo camera does not resolve (the paper's factor ``n``, value not given).
        Dropped pixels are filled before resampling so holes do not bleed into their neighbours,
@@ -53,18 +54,25 @@ class DepthNoise:
     """
 
     def __init__(self, enabled: bool = True, seed: int | None = None, *, gradient_scale: float = 0.05,
-                 sigma_m: float = 0.001, downsample: int = 2):
+                 sigma_m: float = 0.001, downsample: int = 2, sigma_z2: float = 0.0):
         if gradient_scale <= 0:
             raise ValueError(f"DepthNoise gradient_scale must be > 0 m/px, got {gradient_scale}")
-        if sigma_m < 0:
-            raise ValueError(f"DepthNoise sigma_m must be >= 0, got {sigma_m}")
+        if sigma_m < 0 or sigma_z2 < 0:
+            raise ValueError(f"DepthNoise sigma_m and sigma_z2 must be >= 0, got {sigma_m}, {sigma_z2}")
         if int(downsample) != downsample or downsample < 1:
             raise ValueError(f"DepthNoise downsample must be an integer >= 1, got {downsample}")
         self.enabled = enabled
         self.gradient_scale = float(gradient_scale)
         self.sigma_m = float(sigma_m)
+        self.sigma_z2 = float(sigma_z2)
         self.downsample = int(downsample)
         self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def from_settings(cls, noise, seed: int | None = None) -> "DepthNoise":
+        """From ``camera.depth_noise`` of the sim settings (:class:`grasp_sim.settings.DepthNoiseSettings`)."""
+        return cls(enabled=noise.enabled, seed=seed, gradient_scale=noise.gradient_scale, sigma_m=noise.sigma_base,
+                   downsample=noise.downsample, sigma_z2=noise.sigma_z2)
 
     def reseed(self, seed: int | np.random.SeedSequence | None) -> None:
         self.rng = np.random.default_rng(seed)
@@ -82,7 +90,8 @@ class DepthNoise:
         gy, gx = np.gradient(filled)
         p_drop = np.clip(np.hypot(gx, gy) / self.gradient_scale, 0.0, 1.0)
         dropped = self.rng.random(depth.shape) < p_drop
-        noisy = filled + self.rng.normal(0.0, self.sigma_m, depth.shape).astype(np.float32)
+        sigma = self.sigma_m + self.sigma_z2 * filled.astype(np.float64) ** 2
+        noisy = filled + (self.rng.normal(0.0, 1.0, depth.shape) * sigma).astype(np.float32)
         if self.downsample > 1:
             h, w = depth.shape
             small = cv2.resize(noisy, (max(1, w // self.downsample), max(1, h // self.downsample)),
@@ -90,3 +99,19 @@ class DepthNoise:
             noisy = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
         noisy[missing | dropped] = np.nan
         return noisy.astype(np.float32)
+
+
+def perturbed_pose(pose: np.ndarray, translation_sigma: float, rotation_sigma_deg: float,
+                   rng: np.random.Generator) -> np.ndarray:
+    """``pose`` (4x4) moved by a random hand-eye calibration error: a translation with N(0, sigma) per axis
+    and a rotation about a random axis by |N(0, sigma)| degrees (zero sigmas return a copy)."""
+    out = np.array(pose, dtype=np.float64)
+    if translation_sigma > 0:
+        out[:3, 3] += rng.normal(0.0, translation_sigma, 3)
+    if rotation_sigma_deg > 0:
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        rvec = axis * np.deg2rad(rng.normal(0.0, rotation_sigma_deg))
+        R, _ = cv2.Rodrigues(rvec)
+        out[:3, :3] = R @ out[:3, :3]
+    return out

@@ -23,17 +23,26 @@ class CellSettings:
     objects: str = "procedural"      # 'procedural' or a folder of meshes
     n_objects: int = 10              # procedural pool size
     objects_seed: int = 1000         # procedural pool seed (training data used another)
-    max_extent: float = 0.06         # meshes are scaled to this size, m
+    max_extent: float = 0.0          # meshes are shrunk to this size, m; 0 = physics.mesh_max_extent of sim_config
     arm: str = "widowx"              # widowx | kinova | floating
-    camera_height: float = 0.6       # camera height above the tray centre's look-at point, m
+    camera_height: float = 0.0       # camera height above the tray centre's look-at point, m; 0 = camera.height
     camera_tilt_deg: float = 0.0     # tilt from vertical, towards +x (away from the arm)
     depth_noise: bool = True
     seed: int = 0
+    sim_config: str = "realistic"    # config/sim profile or YAML path (grasp_sim.settings)
+
+    def sim_settings(self):
+        from .settings import load_sim_settings
+        return load_sim_settings(self.sim_config)
+
+    @property
+    def height(self) -> float:
+        return self.camera_height or self.sim_settings().camera.height
 
     def __post_init__(self):
         if self.arm not in ("widowx", "kinova", "floating"):
             raise ValueError(f"sim cell parameter 'arm' must be widowx, kinova or floating, got {self.arm!r}")
-        if not self.camera_height > 0 or not 0 <= self.camera_tilt_deg < 80:
+        if not self.camera_height >= 0 or not 0 <= self.camera_tilt_deg < 80:
             raise ValueError(f"sim cell camera_height must be > 0 and camera_tilt_deg in [0, 80), got "
                              f"{self.camera_height}, {self.camera_tilt_deg}")
 
@@ -54,7 +63,7 @@ def world_T_base(arm: str) -> np.ndarray:
 
 
 def base_T_camera(settings: CellSettings) -> np.ndarray:
-    return invert_transform(world_T_base(settings.arm)) @ camera_pose(settings.camera_height, settings.camera_tilt_deg)
+    return invert_transform(world_T_base(settings.arm)) @ camera_pose(settings.height, settings.camera_tilt_deg)
 
 
 def sim_calibration(settings: CellSettings, base_frame: str) -> HandEyeCalibration:
@@ -76,9 +85,14 @@ def object_names(settings: CellSettings) -> list[str]:
 
 
 def build_cell(settings: CellSettings) -> SimCell:
+    from .objects import _FROM_SETTINGS
     from .trials import load_objects
-    objects = load_objects(settings.objects, n_procedural=settings.n_objects, seed=settings.objects_seed,
-                           max_extent_m=settings.max_extent)
-    return SimCell(objects, seed=settings.seed, camera_pose=camera_pose(settings.camera_height, settings.camera_tilt_deg),
-                   depth_noise=DepthNoise(enabled=True, seed=settings.seed) if settings.depth_noise else None,
+    sim = settings.sim_settings()
+    objects, _ = load_objects(settings.objects, sim, settings.arm, n_procedural=settings.n_objects,
+                              seed=settings.objects_seed,
+                              max_extent_m=settings.max_extent if settings.max_extent > 0 else _FROM_SETTINGS)
+    noise = sim.camera.depth_noise
+    return SimCell(objects, seed=settings.seed, settings=sim,
+                   camera_pose=camera_pose(settings.height, settings.camera_tilt_deg),
+                   depth_noise=DepthNoise.from_settings(noise, settings.seed) if settings.depth_noise else None,
                    arm=None if settings.arm == "floating" else settings.arm)

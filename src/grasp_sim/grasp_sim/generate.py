@@ -2,6 +2,10 @@
 
     python -m grasp_sim.generate --out DIR --scenes N --objects {procedural,PATH} --workers K
 
+The cell, the object sizes and densities, the camera and its noise model, and the label gripper come from
+``--sim-config`` (default ``config/sim/realistic.yaml``; meshes at their file's size there) and ``--gripper``
+(the gripper whose geometry the labels are searched for).
+
 Each scene drops 1..--max-objects objects from the pool into the tray, lets them settle, renders
 the top-down RGB-D camera and computes PLGP labels (``labels.generate_labels``) on the *clean*
 rendered depth with the segmentation as object ids. It is written as a Jacquard scene: RGB,
@@ -43,9 +47,11 @@ from grasp_perception.datasets.jacquard import parse_jacquard_grasps, write_jacq
 from tqdm import tqdm
 
 from .camera import DepthNoise
-from .labels import GripperSpec, LabelParams, generate_labels, subsample
-from .objects import ObjectSpec, load_mesh_objects, procedural_objects
-from .scene import GripperConfig, SimCell
+from .label_depth import label_gripper
+from .labels import LabelParams, generate_labels, subsample
+from .objects import _FROM_SETTINGS, ObjectSpec, load_mesh_objects, procedural_objects
+from .scene import SimCell
+from .settings import GRIPPER_NAMES, SimSettings, load_sim_settings
 
 STATUS_FILE = "generation.json"
 NO_LABEL_FILE = "no_label_scenes.txt"
@@ -54,30 +60,33 @@ _GRASPS_SUFFIX = "_grasps.txt"
 _PART = ".part"  # in-flight files: JacquardSource only indexes names ending in _grasps.txt
 # Arguments that define what scene i is: a resumed run must use the same ones.
 _DATASET_ARGS = ("objects", "seed", "pool_size", "max_objects", "max_extent", "max_grasps_per_scene",
-                 "camera_height", "stride")
+                 "camera_height", "stride", "gripper", "sim_config", "sim_scene_settings")
 
 
-def label_gripper(g: GripperConfig = GripperConfig()) -> GripperSpec:
-    """The label generator's gripper matching the simulated one (same opening, pads, reach)."""
-    return GripperSpec(max_opening_m=g.max_opening, finger_width_m=g.finger_thickness,
-                       finger_depth_m=g.jaw_width, finger_length_m=g.finger_length)
+def scene_settings(settings: SimSettings) -> dict:
+    """The parts of the sim settings that change what a scene looks like (physics, camera, labels)."""
+    d = settings.to_dict()
+    return {k: d[k] for k in ("physics", "camera", "labels")} | {"floating": d["grippers"]["floating"]}
 
 
 # ------------------------------------------------------------------------------------------- plan
-def load_pool(objects: str, *, pool_size: int, seed: int, max_extent: float) -> list[ObjectSpec]:
-    """The object pool: ``procedural`` (seeded) or every mesh of a folder (shrunk to ``max_extent`` m)."""
+def load_pool(objects: str, *, pool_size: int, seed: int, max_extent: float | None = None,
+              settings: SimSettings | None = None) -> list[ObjectSpec]:
+    """The object pool: ``procedural`` (seeded) or every mesh of a folder (shrunk to ``max_extent`` m; None:
+    ``physics.mesh_max_extent`` of ``settings``, the file's size in realistic.yaml)."""
+    settings = settings or load_sim_settings()
     if objects == "procedural":
         if pool_size < 1:
             raise ValueError(f"--pool-size must be >= 1, got {pool_size}")
         # The seed goes into the name: pool objects are different shapes for different seeds.
         return [dataclasses.replace(o, name=f"s{seed}_{o.name}")
-                for o in procedural_objects(pool_size, seed=seed)]
+                for o in procedural_objects(pool_size, seed=seed, settings=settings)]
     path = Path(objects)
     if not path.is_dir():
         raise ValueError(f"--objects must be 'procedural' or a folder of .obj/.stl meshes; {path} is neither")
-    if not max_extent > 0:
+    if max_extent is not None and not max_extent > 0:
         raise ValueError(f"--max-extent must be > 0 m, got {max_extent}")
-    pool = load_mesh_objects(path, max_extent_m=max_extent)
+    pool = load_mesh_objects(path, settings=settings, max_extent_m=_FROM_SETTINGS if max_extent is None else max_extent)
     if not pool:
         raise ValueError(f"--objects {path}: no mesh fits the gripper (try a smaller --max-extent)")
     return pool
@@ -104,12 +113,16 @@ class SceneGenerator:
     """One SimCell (built once) that turns scene indices into Jacquard scenes under ``out``."""
 
     def __init__(self, pool: list[ObjectSpec], out: str | Path, *, seed: int, max_objects: int,
-                 max_grasps: int, camera_height: float, stride: int):
+                 max_grasps: int, camera_height: float | None, stride: int, sim_config: str | None = None,
+                 gripper: str = "floating"):
         self.pool, self.out = pool, Path(out)
         self.seed, self.max_objects, self.max_grasps = seed, max_objects, max_grasps
+        settings = load_sim_settings(sim_config)
         # seed=None: every reset below is seeded per scene, so the cell's own generator is never used
-        self.cell = SimCell(pool, seed=None, camera_height=camera_height, depth_noise=DepthNoise())
-        self.gripper = label_gripper(self.cell.gripper)
+        self.cell = SimCell(pool, seed=None, settings=settings, camera_height=camera_height,
+                            depth_noise=DepthNoise.from_settings(dataclasses.replace(settings.camera.depth_noise,
+                                                                                     enabled=True)))
+        self.gripper = label_gripper(settings, gripper)
         self.params = LabelParams(stride_px=stride)
         self.tmp = Path(tempfile.mkdtemp(prefix="grasp_sim_generate_"))
 
@@ -261,26 +274,32 @@ def _check_out(out: Path, args: dict, resume: bool) -> None:
 
 
 def generate(*, out, scenes: int, objects: str = "procedural", workers: int = 1, start: int = 0,
-             seed: int = 0, pool_size: int = 200, max_objects: int = 1, max_extent: float = 0.06,
-             max_grasps_per_scene: int = 2000, camera_height: float = 0.6, stride: int = 1,
-             resume: bool = False, progress: bool = True) -> dict:
+             seed: int = 0, pool_size: int = 200, max_objects: int = 1, max_extent: float | None = None,
+             max_grasps_per_scene: int = 2000, camera_height: float | None = None, stride: int = 1,
+             resume: bool = False, progress: bool = True, sim_config: str | None = None,
+             gripper: str = "floating") -> dict:
     """Generate scenes ``start .. start + scenes - 1`` into ``out``; returns the generation.json content."""
     for name, value, low in (("--scenes", scenes, 1), ("--workers", workers, 1), ("--start", start, 0),
                              ("--max-objects", max_objects, 1), ("--max-grasps-per-scene", max_grasps_per_scene, 1),
                              ("--stride", stride, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    if not camera_height > 0:
+    if camera_height is not None and not camera_height > 0:
         raise ValueError(f"--camera-height must be > 0 m, got {camera_height}")
+    if gripper not in GRIPPER_NAMES:
+        raise ValueError(f"--gripper must be one of {GRIPPER_NAMES}, got {gripper!r}")
+    settings = load_sim_settings(sim_config)
+    sim_config = settings.source
     out = Path(out)
     args = {"out": str(out), "scenes": scenes, "objects": str(objects), "workers": workers, "start": start,
             "seed": seed, "pool_size": pool_size, "max_objects": max_objects, "max_extent": max_extent,
             "max_grasps_per_scene": max_grasps_per_scene, "camera_height": camera_height, "stride": stride,
-            "resume": resume}
+            "resume": resume, "gripper": gripper, "sim_config": sim_config,
+            "sim_scene_settings": json.loads(json.dumps(scene_settings(settings)))}
     if objects != "procedural":  # the pool size of a mesh folder is what it holds
         args["pool_size"] = None
     _check_out(out, args, resume)
-    pool = load_pool(objects, pool_size=pool_size, seed=seed, max_extent=max_extent)
+    pool = load_pool(objects, pool_size=pool_size, seed=seed, max_extent=max_extent, settings=settings)
     if max_objects > len(pool):
         raise ValueError(f"--max-objects {max_objects} exceeds the {len(pool)} objects of the pool ({objects})")
     out.mkdir(parents=True, exist_ok=True)
@@ -295,13 +314,13 @@ def generate(*, out, scenes: int, objects: str = "procedural", workers: int = 1,
                                                                                             max_objects)])).exists()}
     todo = [i for i in indices if i not in present and i not in no_label]
     status = {"status": "running", "args": args, "pool": {"size": len(pool), "names": names},
-              "gripper": dataclasses.asdict(label_gripper()),
+              "gripper": dataclasses.asdict(label_gripper(settings, gripper)),
               "label_params": dataclasses.asdict(LabelParams(stride_px=stride)),
               "versions": _versions()}
     _write_json(out / STATUS_FILE, status)
 
     kwargs = dict(seed=seed, max_objects=max_objects, max_grasps=max_grasps_per_scene,
-                  camera_height=camera_height, stride=stride)
+                  camera_height=camera_height, stride=stride, sim_config=sim_config, gripper=gripper)
     counts = {"requested": scenes, "written": 0, "already_present": len(present),
               "known_no_label": len(set(indices) & no_label), "skipped_no_label": 0, "unsettled": 0}
     labels = dense = 0
@@ -382,9 +401,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool-size", type=int, default=200, help="procedural objects in the pool")
     p.add_argument("--max-objects", type=int, default=1,
                    help="objects per scene are drawn from 1..this (1 = single-object scenes, as Jacquard)")
-    p.add_argument("--max-extent", type=float, default=0.06, help="meshes are shrunk to this largest extent (m)")
+    p.add_argument("--max-extent", type=float, default=None,
+                   help="shrink meshes to this largest extent (m); default physics.mesh_max_extent of --sim-config")
     p.add_argument("--max-grasps-per-scene", type=int, default=2000, help="labels kept per scene (random subset)")
-    p.add_argument("--camera-height", type=float, default=0.6, help="camera height above the tray (m)")
+    p.add_argument("--camera-height", type=float, default=None,
+                   help="camera height above the tray (m); default camera.height of --sim-config")
+    p.add_argument("--sim-config", default=None, metavar="PATH",
+                   help="sim settings: a YAML file or a profile of config/sim (realistic, easy); default realistic")
+    p.add_argument("--gripper", default="floating", choices=GRIPPER_NAMES,
+                   help="the gripper whose geometry the labels are searched for")
     p.add_argument("--stride", type=int, default=1, help="label every stride-th pixel row and column only")
     p.add_argument("--resume", action="store_true", help="continue a dataset in --out: skip finished scenes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -398,7 +423,8 @@ def main(argv=None) -> int:
         summary = generate(out=a.out, scenes=a.scenes, objects=a.objects, workers=a.workers, start=a.start,
                            seed=a.seed, pool_size=a.pool_size, max_objects=a.max_objects, max_extent=a.max_extent,
                            max_grasps_per_scene=a.max_grasps_per_scene, camera_height=a.camera_height,
-                           stride=a.stride, resume=a.resume, progress=not a.no_progress)
+                           stride=a.stride, resume=a.resume, progress=not a.no_progress, sim_config=a.sim_config,
+                           gripper=a.gripper)
     except ValueError as exc:
         parser.error(str(exc))  # exits with status 2 and the usage line
     print(_summary(summary))

@@ -5,11 +5,18 @@ analytic shapes (fast, exact). Mesh objects render their original mesh and colli
 parts from CoACD, which are cached outside the repository because decomposition takes seconds to
 minutes per mesh.
 
-Objects that do not fit the gripper: :func:`load_mesh_object` raises ``ValueError`` and
-:func:`load_mesh_objects` skips them with a ``UserWarning``, so that one large mesh does not stop a
-whole directory from loading. An object "fits" when the middle extent of its oriented bounding box
-is at most ``fit_ratio * max_opening``: whichever face it rests on, one horizontal extent is then
-within the opening (exact for boxes, conservative for non-convex shapes).
+Objects that do not fit the gripper: :func:`load_mesh_object` raises :class:`DoesNotFit` (a
+``ValueError``) and :func:`load_mesh_objects` lists them in ``does_not_fit`` when given a list (the trials
+report them), else skips them with a ``UserWarning``, so that one large mesh does not stop a whole
+directory from loading. An object does not fit when no part of it fits between the open fingers: the
+narrowest of its convex parts (collision geometry: CoACD parts or primitives) is wider, across its
+thinnest direction, than ``fit_ratio * max_opening`` (:meth:`ObjectSpec.can_fit`). At print size most
+EGAD objects are wider than an 8 cm gripper as a whole (their bounding boxes are 6-10 cm across) but have
+narrower features the fingers can close on, so the whole-body test would drop nearly all of them.
+Procedural objects are built so that the whole body fits (:meth:`ObjectSpec.fits_gripper`).
+
+Sizes, densities, friction, the fit ratio and the collision model default to the sim settings
+(``physics.*`` and ``grippers.*`` of config/sim/realistic.yaml, or the ``settings`` passed).
 """
 from __future__ import annotations
 
@@ -27,13 +34,32 @@ import trimesh
 
 PRIMITIVE_KINDS = ("box", "cylinder", "capsule", "ellipsoid", "sphere")
 MESH_SUFFIXES = (".obj", ".stl")
-DEFAULT_MAX_OPENING = 0.08
-DEFAULT_FIT_RATIO = 0.9
-# Fast CoACD settings (measured on EGAD, 2 cores): 3-20 s per mesh, 8-12 parts, hull volume within
-# ~1.2-1.5x of the mesh (its single convex hull is 1.6-3.4x). seed fixed for reproducible parts.
-DEFAULT_COACD_PARAMS = dict(threshold=0.1, max_convex_hull=12, preprocess_mode="off", resolution=500,
-                            mcts_iterations=30, mcts_max_depth=2, mcts_nodes=10, max_ch_vertex=64, seed=0)
+# Fast CoACD settings (measured on EGAD, 2 cores, threshold 0.1 / 12 hulls): 3-20 s per mesh, 8-12 parts,
+# hull volume within ~1.2-1.5x of the mesh (its single convex hull is 1.6-3.4x). seed fixed for reproducible
+# parts. threshold and max_convex_hull come from physics.coacd_threshold / physics.max_convex_hulls.
+COACD_SEARCH_PARAMS = dict(preprocess_mode="off", resolution=500, mcts_iterations=30, mcts_max_depth=2,
+                           mcts_nodes=10, max_ch_vertex=64, seed=0)
 _UNIT_SCALE = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+
+
+class DoesNotFit(ValueError):
+    """The object cannot be grasped by the gripper: its middle extent exceeds fit_ratio x max opening."""
+
+    def __init__(self, path, extents, limit: float):
+        self.path, self.extents, self.limit = Path(path), np.asarray(extents, float), float(limit)
+        super().__init__(f"{path}: object does not fit the gripper: every convex part is wider than {limit:.3f} m "
+                         f"(fit_ratio x max_opening; bounding box {np.round(self.extents, 3).tolist()} m)")
+
+
+def _sim_settings(settings):
+    from .settings import load_sim_settings
+    return settings if settings is not None else load_sim_settings()
+
+
+def coacd_params_of(settings=None) -> dict:
+    """The CoACD parameters of the settings' collision model."""
+    ph = _sim_settings(settings).physics
+    return dict(COACD_SEARCH_PARAMS, threshold=ph.coacd_threshold, max_convex_hull=ph.max_convex_hulls)
 
 
 @dataclass(frozen=True)
@@ -132,7 +158,20 @@ class ObjectSpec:
     def bounding_radius(self) -> float:
         return float(np.linalg.norm(self.points(), axis=1).max())
 
-    def fits_gripper(self, max_opening: float = DEFAULT_MAX_OPENING, fit_ratio: float = DEFAULT_FIT_RATIO) -> bool:
+    def narrowest_part(self) -> float:
+        """The smallest bounding-box extent of any convex part (primitive or collision part), metres."""
+        if self.primitives:
+            return float(min(_obb_extents(p.surface_points())[0] for p in self.primitives))
+        return float(min(_obb_extents(v)[0] for v, _ in self.convex_parts))
+
+    def can_fit(self, max_opening: float, fit_ratio: float | None = None) -> bool:
+        """Whether some part of the object fits between fingers open to ``fit_ratio x max_opening``."""
+        fit_ratio = _sim_settings(None).grippers.fit_ratio if fit_ratio is None else fit_ratio
+        return bool(self.extents()[0] <= fit_ratio * max_opening or self.narrowest_part() <= fit_ratio * max_opening)
+
+    def fits_gripper(self, max_opening: float, fit_ratio: float | None = None) -> bool:
+        """Whether the middle extent is <= ``fit_ratio`` (default ``grippers.fit_ratio``) x ``max_opening``."""
+        fit_ratio = _sim_settings(None).grippers.fit_ratio if fit_ratio is None else fit_ratio
         return bool(self.extents()[1] <= fit_ratio * max_opening)
 
 
@@ -155,15 +194,22 @@ def _quat_x90() -> tuple[float, float, float, float]:
     return (float(np.cos(np.pi / 4)), float(np.sin(np.pi / 4)), 0.0, 0.0)
 
 
-def procedural_objects(n: int, seed: int | None = 0, *, max_opening: float = DEFAULT_MAX_OPENING,
-                       fit_ratio: float = DEFAULT_FIT_RATIO, density: tuple[float, float] = (300.0, 800.0),
-                       friction: tuple[float, float] = (0.6, 1.0)) -> list[ObjectSpec]:
+def procedural_objects(n: int, seed: int | None = 0, *, settings=None, max_opening: float | None = None,
+                       fit_ratio: float | None = None, density: Sequence[float] | None = None,
+                       friction: Sequence[float] | None = None) -> list[ObjectSpec]:
     """``n`` seeded objects: boxes, cylinders, capsules, ellipsoids and L/T compounds of boxes.
 
     Every object fits the gripper (see module docstring): at least two of its three extents are at
     most ``fit_ratio * max_opening`` (largest extent up to ~12 cm), and its thinnest extent is >= 1.5 cm
-    so that the pads have something to hold.
+    so that the pads have something to hold. Unset arguments come from ``settings`` (default: realistic):
+    the floating gripper's max opening, ``grippers.fit_ratio``, ``physics.procedural_density`` (kg/m^3)
+    and ``physics.procedural_friction`` (uniform ranges).
     """
+    s = _sim_settings(settings)
+    max_opening = s.grippers.floating.max_opening if max_opening is None else max_opening
+    fit_ratio = s.grippers.fit_ratio if fit_ratio is None else fit_ratio
+    density = s.physics.procedural_density if density is None else density
+    friction = s.physics.procedural_friction if friction is None else friction
     if n < 0:
         raise ValueError(f"procedural_objects: n must be >= 0, got {n}")
     rng = np.random.default_rng(seed)
@@ -281,11 +327,14 @@ def _decompose(mesh: trimesh.Trimesh, mesh_bytes: bytes, params: dict, cache_dir
     return parts, False
 
 
-def load_mesh_object(path: str | Path, *, units: str = "auto", max_extent_m: float | None = None,
-                     mass: float | None = None, density: float = 400.0, friction: float = 1.0,
-                     decompose: bool = True, coacd_params: dict | None = None,
-                     cache_dir: str | Path | None = "default", max_opening: float = DEFAULT_MAX_OPENING,
-                     fit_ratio: float = DEFAULT_FIT_RATIO, name: str | None = None) -> ObjectSpec:
+_FROM_SETTINGS = object()  # "not given: take it from the sim settings"
+
+
+def load_mesh_object(path: str | Path, *, settings=None, units: str = "auto", max_extent_m=_FROM_SETTINGS,
+                     mass: float | None = None, density: float | None = None, friction: float | None = None,
+                     decompose: bool | None = None, coacd_params: dict | None = None,
+                     cache_dir: str | Path | None = "default", max_opening: float | None = None,
+                     fit_ratio: float | None = None, name: str | None = None) -> ObjectSpec:
     """Load one .obj/.stl mesh as an :class:`ObjectSpec`.
 
     ``units``: ``"auto"`` treats a file whose largest extent is > 1 as millimetres (EGAD OBJs are in
@@ -295,8 +344,18 @@ def load_mesh_object(path: str | Path, *, units: str = "auto", max_extent_m: flo
     ``mass`` defaults to ``density`` (kg/m^3, ~400 for 3-D printed PLA with infill) x volume.
     ``decompose=False`` collides with the single convex hull (fast to build, poor for concave shapes).
     ``cache_dir=None`` disables the convex-part cache. Raises ``ValueError`` naming the file when the
-    mesh cannot be loaded, is degenerate, or does not fit the gripper.
+    mesh cannot be loaded or is degenerate, :class:`DoesNotFit` when it does not fit the gripper.
+    Unset arguments come from ``settings`` (default: realistic): ``physics.mesh_max_extent`` (None = the
+    file's size), ``mesh_density``, ``mesh_friction``, ``collision`` (coacd -> decompose), the CoACD
+    parameters, the floating gripper's max opening and ``grippers.fit_ratio``.
     """
+    s = _sim_settings(settings)
+    max_extent_m = s.physics.mesh_max_extent if max_extent_m is _FROM_SETTINGS else max_extent_m
+    density = s.physics.mesh_density if density is None else density
+    friction = s.physics.mesh_friction if friction is None else friction
+    decompose = s.physics.collision == "coacd" if decompose is None else decompose
+    max_opening = s.grippers.floating.max_opening if max_opening is None else max_opening
+    fit_ratio = s.grippers.fit_ratio if fit_ratio is None else fit_ratio
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: mesh file not found")
@@ -312,13 +371,10 @@ def load_mesh_object(path: str | Path, *, units: str = "auto", max_extent_m: flo
     # Volume centroid for watertight meshes; bounding-box centre otherwise (centroid is undefined).
     centre = mesh.center_mass if mesh.is_watertight and mesh.volume > 0 else mesh.bounds.mean(axis=0)
     vertices = (np.asarray(mesh.vertices) - centre) * scale
-    ext = _obb_extents(vertices)  # checked before the (slow) decomposition
-    if ext[1] > fit_ratio * max_opening:
-        raise ValueError(f"{path}: object does not fit the gripper: middle extent {ext[1]:.3f} m > "
-                         f"{fit_ratio} x max_opening {max_opening} m (pass max_extent_m to shrink it)")
+    ext = _obb_extents(vertices)
 
     if decompose:
-        params = dict(DEFAULT_COACD_PARAMS)
+        params = coacd_params_of(s)
         if not mesh.is_watertight:
             params["preprocess_mode"] = "on"  # CoACD needs a manifold; its remeshing makes one
         params.update(coacd_params or {})
@@ -328,6 +384,9 @@ def load_mesh_object(path: str | Path, *, units: str = "auto", max_extent_m: flo
         hull = mesh.convex_hull
         parts_raw = [(np.asarray(hull.vertices), np.asarray(hull.faces))]
     parts = tuple(((v - centre) * scale, f) for v, f in parts_raw)
+    limit = fit_ratio * max_opening
+    if ext[0] > limit and min(_obb_extents(v)[0] for v, _ in parts) > limit:
+        raise DoesNotFit(path, ext, limit)
     volume = mesh.volume if mesh.is_watertight else mesh.convex_hull.volume
     obj = ObjectSpec(name=name or _safe_name(path.stem), mesh_path=path, vertices=vertices,
                      faces=np.asarray(mesh.faces, np.int32), scale=float(scale),
@@ -340,11 +399,12 @@ def _safe_name(stem: str) -> str:
     return "".join(c if c.isalnum() or c in "_-" else "_" for c in stem) or "mesh"
 
 
-def load_mesh_objects(directory: str | Path, **kwargs) -> list[ObjectSpec]:
+def load_mesh_objects(directory: str | Path, *, does_not_fit: list | None = None, **kwargs) -> list[ObjectSpec]:
     """Load every .obj/.stl in ``directory`` (sorted by name), with :func:`load_mesh_object`'s options.
 
-    Objects that do not fit the gripper are skipped with a ``UserWarning``; unloadable or degenerate
-    meshes raise ``ValueError`` naming the file.
+    Objects that do not fit the gripper are appended to ``does_not_fit`` as ``{"name", "file",
+    "extents_m", "limit_m"}`` when it is given, else skipped with a ``UserWarning``; unloadable or
+    degenerate meshes raise ``ValueError`` naming the file.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -356,8 +416,11 @@ def load_mesh_objects(directory: str | Path, **kwargs) -> list[ObjectSpec]:
     for f in files:
         try:
             out.append(load_mesh_object(f, **kwargs))
-        except ValueError as exc:
-            if "does not fit the gripper" not in str(exc):
-                raise
-            warnings.warn(f"skipping {exc}", stacklevel=2)
+        except DoesNotFit as exc:
+            if does_not_fit is None:
+                warnings.warn(f"skipping {exc}", stacklevel=2)
+            else:
+                does_not_fit.append({"name": kwargs.get("name") or _safe_name(f.stem), "file": str(f),
+                                     "extents_m": [round(float(e), 4) for e in exc.extents],
+                                     "limit_m": round(exc.limit, 4)})
     return out

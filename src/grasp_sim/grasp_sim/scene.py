@@ -14,6 +14,11 @@ facing +x, ``ARM_BASE_DISTANCE`` from the tray centre. ``reset`` puts it at rest
 by default at the real robot's named pose that clears the camera view (WidowX "Sleep", Kinova "Retract"),
 because at "Home" both arms hang over the tray and hide it from the top-down camera. Trials then run
 through ``grasp_sim.arm_trial``.
+
+Physics, friction, the gripper's geometry and force model, and the camera come from the sim settings
+(``settings=``, default ``config/sim/realistic.yaml``; see :mod:`grasp_sim.settings`). ``close_gripper``
+closes with the force model (:mod:`grasp_sim.grip`); ``set_contact_friction(mu)`` sets the object-pad
+friction at run time (the friction sweep of ``grasp_sim.trials``).
 """
 from __future__ import annotations
 
@@ -30,7 +35,9 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .camera import CameraIntrinsics, DepthNoise, mujoco_camera_attributes  # noqa: E402
+from .grip import GripDrive  # noqa: E402
 from .objects import ObjectSpec  # noqa: E402
+from .settings import FloatingGripperSettings, GripperSettings, SimSettings, load_sim_settings  # noqa: E402
 
 SEG_BACKGROUND = -1  # table, tray, sky
 SEG_GRIPPER = -2     # floating gripper, or every link of the arm
@@ -49,22 +56,8 @@ ARM_PAD_GEOMS = {"widowx": ("left_finger_pad", "right_finger_pad"),
 _OPT_FROM_MJ = np.diag([1.0, -1.0, -1.0])  # MuJoCo cameras look along -z with y up; optical: +z, y down
 
 
-@dataclass(frozen=True)
-class GripperConfig:
-    """Floating parallel-jaw gripper. Lengths in metres, force in newtons."""
-
-    max_opening: float = 0.08
-    jaw_width: float = 0.02        # pad size across the opening direction ("jaw" in grasp_perception)
-    finger_length: float = 0.05    # pad height below the palm
-    finger_thickness: float = 0.01
-    grip_force: float = 20.0
-    friction: float = 1.0          # pads; objects carry their own friction (they have contact priority)
-    hand_mass: float = 0.4
-
-    def __post_init__(self):
-        for name in ("max_opening", "jaw_width", "finger_length", "finger_thickness", "grip_force", "hand_mass"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"GripperConfig.{name} must be > 0, got {getattr(self, name)}")
+# The floating gripper's geometry and force model: ``grippers.floating`` of the sim settings.
+GripperConfig = FloatingGripperSettings
 
 
 @dataclass
@@ -189,9 +182,12 @@ class SimCell:
     """A tray with objects, a fixed RGB-D camera and a floating parallel-jaw gripper.
 
     ``objects``: every object the cell may use (``reset`` chooses which are dropped).
-    ``camera``: intrinsics (default: :meth:`CameraIntrinsics.realsense_d435_color`).
-    ``camera_pose``: world_T_camera of the optical frame; default: top-down at ``camera_height``
-    above the tray centre. ``depth_noise``: applied to ``render``'s depth (None = perfect depth).
+    ``settings``: the sim settings (:mod:`grasp_sim.settings`; default ``config/sim/realistic.yaml``): contact
+    model, friction, gripper geometry and force model, timestep, camera height and tilt.
+    ``camera``: intrinsics (default: ``camera.intrinsics`` of the settings).
+    ``camera_pose``: world_T_camera of the optical frame; default: ``camera_height`` (default
+    ``camera.height``) above the tray centre, tilted ``camera.tilt_deg``, looking at it.
+    ``depth_noise``: applied to ``render``'s depth (None = perfect depth).
     ``seed``: seeds the drop poses of resets that are not given their own seed.
     ``arm``: None (floating gripper) or "widowx" / "kinova": that arm replaces the floating gripper, its
     base at ``arm_base_distance`` m (default ``ARM_BASE_DISTANCE[arm]``) on the -x side of the tray
@@ -201,31 +197,38 @@ class SimCell:
     """
 
     def __init__(self, objects: Sequence[ObjectSpec], camera: CameraIntrinsics | None = None, seed: int | None = 0,
-                 *, camera_height: float = 0.6, camera_pose: np.ndarray | None = None,
-                 gripper: GripperConfig = GripperConfig(), depth_noise: DepthNoise | None = None,
-                 tray_half_size: float = 0.2, tray_wall_height: float = 0.04, timestep: float = 0.002,
+                 *, settings: SimSettings | None = None, camera_height: float | None = None,
+                 camera_pose: np.ndarray | None = None, depth_noise: DepthNoise | None = None,
+                 tray_half_size: float = 0.2, tray_wall_height: float = 0.04,
                  drop_xy_range: float = 0.08, park_position: Sequence[float] = (0.6, 0.0, 0.35),
-                 settle_max_time: float = 3.0, arm: str | None = None, arm_base_distance: float | None = None,
+                 arm: str | None = None, arm_base_distance: float | None = None,
                  arm_rest_q: Sequence[float] | None = None):
+        self.settings = settings if settings is not None else load_sim_settings()
+        cam = self.settings.camera
         if not objects:
             raise ValueError("SimCell objects must be a non-empty list of ObjectSpec")
         names = [o.name for o in objects]
         if len(set(names)) != len(names):
             raise ValueError(f"SimCell object names must be unique, got {names}")
         self.objects = list(objects)
-        self.intrinsics = camera or CameraIntrinsics.realsense_d435_color()
-        self.camera_pose = np.array(camera_pose if camera_pose is not None else top_down_camera_pose(camera_height),
-                                    dtype=np.float64)
+        self.intrinsics = camera or getattr(CameraIntrinsics, cam.intrinsics)()
+        if camera_pose is None:
+            height = cam.height if camera_height is None else camera_height
+            if cam.tilt_deg:
+                from .cell_setup import camera_pose as tilted_pose  # lazy: cell_setup imports this module
+                camera_pose = tilted_pose(height, cam.tilt_deg)
+            else:
+                camera_pose = top_down_camera_pose(height)
+        self.camera_pose = np.array(camera_pose, dtype=np.float64)
         if self.camera_pose.shape != (4, 4) or not np.allclose(self.camera_pose[:3, :3].T @ self.camera_pose[:3, :3],
                                                                np.eye(3), atol=1e-6):
             raise ValueError("SimCell camera_pose must be a 4x4 rigid transform (world_T_camera, optical frame)")
-        self.gripper = gripper
         self.depth_noise = depth_noise
         self.tray_half_size = float(tray_half_size)
         self.table_z = 0.0
         self.drop_xy_range = float(drop_xy_range)
         self.park_position = np.asarray(park_position, float)
-        self.settle_max_time = float(settle_max_time)
+        self.settle_max_time = self.settings.physics.settle_max_time
         self._rng = np.random.default_rng(seed)
         self.arm = None  # robots.ArmModel when an arm replaces the floating gripper
         self.arm_base_pos = self.arm_rest_q = None
@@ -242,16 +245,22 @@ class SimCell:
             module = {"widowx": widowx250, "kinova": kinova_gen3}[arm]
             rest = getattr(module, ARM_REST[arm]) if arm_rest_q is None else arm_rest_q
             self.arm_rest_q = np.asarray(rest, float).reshape(-1)
+            self.gripper: GripperSettings = self.settings.grippers.of(arm)
             if self.arm_rest_q.shape != (self.arm.dof,) or not np.isfinite(self.arm_rest_q).all():
                 raise ValueError(f"SimCell arm_rest_q must be {self.arm.dof} finite joint positions for the "
                                  f"{arm} arm, got {arm_rest_q!r}")
-        self.xml = self._build_xml(tray_wall_height, timestep)
+        if self.arm is None:
+            self.gripper = self.settings.grippers.floating
+        self.xml = self._build_xml(tray_wall_height, self.settings.physics.timestep)
         try:
             self.model = mujoco.MjModel.from_xml_string(self.xml)
         except Exception as exc:
             raise RuntimeError(f"SimCell: MuJoCo could not compile the generated scene: {exc}") from exc
         self.data = mujoco.MjData(self.model)
         self._index_model()
+        self.grip = self._grip_drive()
+        self._apply_contact_model()
+        self.contact_mu: float | None = None  # the swept contact friction now in force (None: build-time mu)
         self.active: list[int] = []
         self.last_settle_steps = 0
         self.last_settled = True
@@ -260,19 +269,24 @@ class SimCell:
 
     # ----------------------------------------------------------------------------------------- model
     def _build_xml(self, wall_h: float, timestep: float) -> str:
-        g = self.gripper
+        g, ph = self.settings.grippers.floating, self.settings.physics  # g: the floating hand (unused with an arm)
         W, H = self.intrinsics.width, self.intrinsics.height
         cam_R_mj = self.camera_pose[:3, :3] @ _OPT_FROM_MJ
         cam_attr = " ".join(f'{k}="{v}"' for k, v in mujoco_camera_attributes(self.intrinsics).items())
         half, t = self.tray_half_size, 0.01
+        tors_roll = (ph.torsional_friction, ph.rolling_friction)
+        table_mu = f'friction="{_f(ph.table_friction, *tors_roll)}"'
+        pad_contact = f'friction="{_f(ph.pad_friction, *tors_roll)}" condim="{ph.condim}"'
         assets, bodies = [], []
         for i, obj in enumerate(self.objects):
             park = self._park_position(i)
             geoms = []
-            # condim 6: torsional friction keeps grasped objects from spinning about the pad normal,
-            # rolling friction (1 mm) lets dropped cylinders and capsules come to rest.
-            mu = f'friction="{obj.friction:.4g} 0.005 0.001"'
-            common = f'condim="6" priority="1" {mu} solref="0.004 1"'
+            # Contact model from physics.* (see config/sim/realistic.yaml). With object_priority the object's
+            # friction and condim win every contact it makes (the pads' are then dead); without it MuJoCo takes
+            # the larger friction of the two geoms, so set_contact_friction gives objects and pads the same mu.
+            prio = ' priority="1"' if ph.object_priority else ""
+            common = (f'condim="{ph.condim}"{prio} friction="{obj.friction:.4g} {_f(*tors_roll)}" '
+                      f'solref="{_f(*ph.solref)}" solimp="{_f(*ph.solimp)}"')
             rgba = _f(*obj.rgba)
             if obj.primitives:
                 density = obj.mass / sum(p.volume() for p in obj.primitives)
@@ -297,7 +311,7 @@ class SimCell:
         palm_hx = g.max_opening / 2 + g.finger_thickness + 0.005
         tray_rgba = "0.25 0.3 0.35 1"
         walls = "".join(
-            f'<geom name="wall_{n}" type="box" size="{_f(*size)}" pos="{_f(*pos)}" rgba="{tray_rgba}"/>'
+            f'<geom name="wall_{n}" type="box" size="{_f(*size)}" pos="{_f(*pos)}" rgba="{tray_rgba}" {table_mu}/>'
             for n, size, pos in (("px", (t, half + t, wall_h / 2), (half + t, 0, wall_h / 2)),
                                  ("nx", (t, half + t, wall_h / 2), (-half - t, 0, wall_h / 2)),
                                  ("py", (half, t, wall_h / 2), (0, half + t, wall_h / 2)),
@@ -312,13 +326,13 @@ class SimCell:
     <weld body1="gripper_mocap" body2="hand" solref="0.01 1"/>
     <joint joint1="finger_right" joint2="finger_left" polycoef="0 1 0 0 0" solref="0.005 1"/>
   '''
+            # gains and limits are the grip model's (GripDrive.configure)
             actuator = f'''
-    <position name="fingers" joint="finger_left" kp="1000" ctrlrange="0 {g.max_opening / 2}"
-              forcerange="{-g.grip_force} {g.grip_force}"/>
+    <position name="fingers" joint="finger_left" kp="1" ctrlrange="0 {g.max_opening / 2}" forcerange="-1 1"/>
   '''
         return f"""<mujoco model="grasp_cell">
   <compiler angle="radian" autolimits="true"/>
-  <option timestep="{timestep}" cone="elliptic" impratio="10" integrator="implicitfast"/>
+  <option timestep="{timestep}" cone="elliptic" impratio="{ph.impratio:.6g}" integrator="implicitfast"/>
   <statistic extent="1" center="0 0 0.2"/>
   <visual>
     <global offwidth="{W}" offheight="{H}"/>
@@ -329,8 +343,9 @@ class SimCell:
   <asset>{"".join(assets)}</asset>
   <worldbody>
     <light pos="0.3 -0.3 1.5" dir="-0.2 0.2 -1" directional="true" castshadow="false" diffuse="0.5 0.5 0.5"/>
-    <geom name="table" type="box" size="0.6 0.6 0.02" pos="0 0 -0.021" rgba="0.45 0.42 0.38 1"/>
-    <geom name="tray_floor" type="box" size="{_f(half, half, 0.0005)}" pos="0 0 -0.0005" rgba="{tray_rgba}"/>
+    <geom name="table" type="box" size="0.6 0.6 0.02" pos="0 0 -0.021" rgba="0.45 0.42 0.38 1" {table_mu}/>
+    <geom name="tray_floor" type="box" size="{_f(half, half, 0.0005)}" pos="0 0 -0.0005" rgba="{tray_rgba}"
+          {table_mu}/>
     {walls}
     <camera name="scene_cam" pos="{_f(*self.camera_pose[:3, 3])}" quat="{_f(*_quat_from_matrix(cam_R_mj))}"
             {cam_attr}/>
@@ -345,13 +360,13 @@ class SimCell:
         <joint name="finger_left" type="slide" axis="-1 0 0" range="0 {g.max_opening / 2}" damping="10"
                armature="0.01"/>
         <geom name="pad_left" type="box" size="{_f(pad, g.jaw_width / 2, fl / 2)}" pos="{_f(-pad, 0, fl / 2)}"
-              mass="0.05" friction="{g.friction} 0.005 0.0001" condim="4" rgba="0.15 0.15 0.15 1"/>
+              mass="0.05" {pad_contact} rgba="0.15 0.15 0.15 1"/>
       </body>
       <body name="finger_right" gravcomp="1">
         <joint name="finger_right" type="slide" axis="1 0 0" range="0 {g.max_opening / 2}" damping="10"
                armature="0.01"/>
         <geom name="pad_right" type="box" size="{_f(pad, g.jaw_width / 2, fl / 2)}" pos="{_f(pad, 0, fl / 2)}"
-              mass="0.05" friction="{g.friction} 0.005 0.0001" condim="4" rgba="0.15 0.15 0.15 1"/>
+              mass="0.05" {pad_contact} rgba="0.15 0.15 0.15 1"/>
       </body>
     </body>'''}
     {"".join(bodies)}
@@ -413,6 +428,51 @@ class SimCell:
                              for e in range(m.neq)
                              if m.eq_type[e] == mujoco.mjtEq.mjEQ_JOINT and m.eq_obj2id[e] == drive]
 
+    def _grip_drive(self) -> GripDrive:
+        """The gripper's force model (grip.py) on its one position actuator."""
+        m = self.model
+        if self.arm is None:
+            aid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, "fingers")
+            return GripDrive(m, aid, self.gripper, lambda w: 0.5 * w, lambda c: 2.0 * c, 0.0, self.gripper.max_opening)
+        arm = self.arm
+        return GripDrive(m, arm.gripper_actuator_ids(m)[0], self.gripper, arm.width_to_ctrl, arm.ctrl_to_width,
+                         arm.gripper_min_width, arm.gripper_max_width)
+
+    def _apply_contact_model(self) -> None:
+        """Pads (also the arms', whose vendor modules set their own) get physics.pad_friction and condim; the
+        build-time friction of objects and pads is kept for set_contact_friction(None)."""
+        m, ph = self.model, self.settings.physics
+        body_is_obj = np.zeros(m.nbody, bool)
+        body_is_obj[self._obj_body] = True
+        colliding = (m.geom_contype != 0) | (m.geom_conaffinity != 0)
+        self._obj_geoms = np.nonzero(body_is_obj[m.geom_bodyid] & colliding)[0]
+        pads = np.array(self._pad_geoms)
+        m.geom_friction[pads] = (ph.pad_friction, ph.torsional_friction, ph.rolling_friction)
+        m.geom_condim[pads] = ph.condim
+        self._friction0 = {"objects": m.geom_friction[self._obj_geoms, 0].copy(),
+                           "pads": m.geom_friction[pads, 0].copy()}
+
+    def set_contact_friction(self, mu: float | None) -> None:
+        """Set the sliding friction of every object-pad contact to ``mu`` from the next step on (None: back to
+        the objects' own mu and physics.pad_friction). Objects and pads both get ``mu``: MuJoCo combines the
+        friction of two geoms of equal priority by taking the larger, so the pair has exactly ``mu`` (with
+        physics.object_priority the object's value alone counts, and it is ``mu`` too)."""
+        m = self.model
+        pads = np.array(self._pad_geoms)
+        if mu is None:
+            m.geom_friction[self._obj_geoms, 0] = self._friction0["objects"]
+            m.geom_friction[pads, 0] = self._friction0["pads"]
+        else:
+            if not (math.isfinite(mu) and mu > 0):
+                raise ValueError(f"SimCell.set_contact_friction: mu must be > 0, got {mu}")
+            m.geom_friction[self._obj_geoms, 0] = mu
+            m.geom_friction[pads, 0] = mu
+        self.contact_mu = None if mu is None else float(mu)
+
+    def close_gripper(self, seconds: float | None = None) -> None:
+        """Close the gripper with its force model (grippers.<name>) and squeeze for ``seconds`` (default close_time)."""
+        self.grip.close(self.data, seconds)
+
     def _no_floating_gripper(self, what: str):
         raise RuntimeError(f"SimCell.{what}: this cell has the {self.arm.name} arm instead of the floating gripper; "
                            f"run trials with grasp_sim.arm_trial.execute_grasp_with_arm (or run_grasp)")
@@ -422,9 +482,8 @@ class SimCell:
         to ``opening`` (default: fully open), and command the servos to hold them. Clears all velocities."""
         if self.arm is None:
             raise RuntimeError("SimCell.set_arm_pose: this cell has no arm (SimCell(..., arm=None))")
-        from .robots import set_gripper_width
         arm, m, d = self.arm, self.model, self.data
-        ctrl = set_gripper_width(d, arm, arm.gripper_max_width if opening is None else opening)
+        ctrl = self.grip.command_width(d, arm.gripper_max_width if opening is None else opening)
         # Write the gripper joints too: qpos0 = 0 lies outside the WidowX finger range.
         d.qpos[self._grip_drive_qadr] = ctrl
         for qa, c0, c1 in self._grip_mimics:
@@ -554,7 +613,7 @@ class SimCell:
         half = float(np.clip(opening / 2, 0.0, self.gripper.max_opening / 2))
         for qa, da in zip(self._finger_qadr, self._finger_dadr):
             d.qpos[qa], d.qvel[da] = half, 0.0
-        d.ctrl[0] = half
+        self.grip.command_width(d, 2 * half)
         mujoco.mj_forward(self.model, d)
 
     def set_gripper_target(self, position: Sequence[float], yaw: float) -> None:
@@ -564,11 +623,8 @@ class SimCell:
         self.data.mocap_quat[self._mocap] = yaw_quat(yaw)
 
     def set_opening(self, opening: float) -> None:
-        if self.arm is not None:  # clipped to the arm gripper's range
-            from .robots import set_gripper_width
-            set_gripper_width(self.data, self.arm, opening)
-            return
-        self.data.ctrl[0] = float(np.clip(opening / 2, 0.0, self.gripper.max_opening / 2))
+        """Servo the fingers to ``opening`` (clipped to the stroke); to grasp, use :meth:`close_gripper`."""
+        self.grip.command_width(self.data, opening)
 
     def gripper_opening(self) -> float:
         if self.arm is not None:

@@ -1,6 +1,12 @@
-"""Grasp trials with the cell's floating gripper, and image grasp -> world grasp conversion."""
+"""Grasp trials with the cell's floating gripper, the success rule, and image grasp -> world grasp conversion.
+
+Every motion and force figure comes from the cell's settings (``cell.settings``, config/sim/*.yaml):
+``grippers.floating`` (approach height, speed, tip clearance, force model) and ``protocol`` (opening
+margin, approach depth, lift, hold, transport/shake, success rule).
+"""
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -19,11 +25,13 @@ def _wrap_half_pi(a: float) -> float:
 class GraspPose:
     """Top-down world grasp: ``position`` = grasp point (x, y, z; z = observed surface height),
     ``yaw`` = direction of the opening about world z (radians, wrapped to [-pi/2, pi/2)),
-    ``width_m`` = planned opening in metres."""
+    ``width_m`` = planned opening in metres, ``depth_m`` = how far below the grasp point the fingertips go
+    (a label's approach depth, PLGP's d; None = ``protocol.default_grasp_depth``)."""
 
     position: tuple[float, float, float]
     yaw: float
     width_m: float
+    depth_m: float | None = None
 
     def __post_init__(self):
         pos = tuple(float(x) for x in np.ravel(self.position))
@@ -33,6 +41,8 @@ class GraspPose:
             raise ValueError(f"GraspPose.yaw must be finite, got {self.yaw}")
         if not (math.isfinite(self.width_m) and self.width_m >= 0):
             raise ValueError(f"GraspPose.width_m must be finite and >= 0, got {self.width_m}")
+        if self.depth_m is not None and not (math.isfinite(self.depth_m) and self.depth_m >= 0):
+            raise ValueError(f"GraspPose.depth_m must be None or finite and >= 0, got {self.depth_m}")
         object.__setattr__(self, "position", pos)
         object.__setattr__(self, "yaw", _wrap_half_pi(float(self.yaw)))
 
@@ -43,6 +53,7 @@ class TrialResult:
     lift_height: float          # rise of the most-lifted active object, metres
     reason: str
     object_index: int | None = None  # that object (index into cell.objects), if any
+    fingertip_z: float | None = None  # measured fingertip height (world z) when the fingers started closing
 
 
 def _move(cell: SimCell, start: np.ndarray, goal: np.ndarray, yaw: float, speed: float) -> None:
@@ -55,51 +66,80 @@ def _move(cell: SimCell, start: np.ndarray, goal: np.ndarray, yaw: float, speed:
     cell.step(int(0.1 / dt))
 
 
-def execute_grasp(cell: SimCell, grasp: GraspPose, *, grasp_depth: float = 0.025, approach_height: float = 0.15,
-                  lift: float = 0.10, hold_s: float = 1.0, speed: float = 0.25, open_margin: float = 0.02,
-                  close_s: float = 0.5, success_lift: float = 0.08, tip_clearance: float = 0.002) -> TrialResult:
-    """Run one top-down grasp in ``cell`` and report whether an object stayed lifted.
+def grasp_depth(cell: SimCell, grasp: GraspPose) -> float:
+    """The fingertip depth below the grasp point that is executed: the grasp's own, else the default."""
+    return cell.settings.protocol.default_grasp_depth if grasp.depth_m is None else grasp.depth_m
 
-    Sequence: the hand appears open (``width_m + open_margin``, capped at the max opening; a failure
-    after capping says so in its reason)
-    ``approach_height`` above the fingertip target, descends along world -z (the top-down camera's
-    optical axis) until the fingertips are ``grasp_depth`` below the grasp point (never closer than
-    ``tip_clearance`` to the table), closes, lifts ``lift`` and holds ``hold_s``. Success: some active
-    object rose more than ``success_lift`` and touches both pads.
+
+def planned_opening(cell: SimCell, grasp: GraspPose, max_opening: float) -> tuple[float, bool]:
+    """(opening, clipped): the grasp's width + the settings' open margin (``protocol.open_margin``, by default
+    ``labels.width_tolerance``), capped at the gripper's max."""
+    want = grasp.width_m + cell.settings.open_margin
+    return min(want, max_opening), want > max_opening
+
+
+def execute_grasp(cell: SimCell, grasp: GraspPose, *, lift: float | None = None) -> TrialResult:
+    """Run one top-down grasp with the floating gripper and report whether an object stayed held.
+
+    The hand appears open (:func:`planned_opening`; a failure after capping says so) ``approach_height``
+    above the fingertip target, descends along world -z (the top-down camera's optical axis) until the
+    fingertips are :func:`grasp_depth` below the grasp point (never closer than ``tip_clearance`` to the
+    table), closes with the gripper's force model, lifts ``protocol.lift``, holds ``protocol.hold_s``,
+    carries and shakes the object (``protocol.transport``), and judges with :func:`judge_lift`. ``lift``
+    overrides ``protocol.lift`` (a ROS execution request's own lift).
     """
     if not cell.active:
         raise ValueError("execute_grasp: the cell has no active objects; call cell.reset(...) first")
-    g = cell.gripper
-    # A wider plan is tried fully open, as a real gripper (and the arm executor) would.
-    clipped = grasp.width_m + open_margin > g.max_opening
+    if cell.arm is not None:
+        raise ValueError(f"execute_grasp: this cell has the {cell.arm.name} arm; use grasp_sim.arm_trial.run_grasp")
+    g, pr = cell.gripper, cell.settings.protocol
+    opening, clipped = planned_opening(cell, grasp, g.max_opening)
     note = f" (planned width {grasp.width_m:.3f} m clipped to the max opening {g.max_opening} m)" if clipped else ""
     dt = cell.model.opt.timestep
     z0 = {i: cell.object_pose(i)[0][2] for i in cell.active}
     x, y, z = grasp.position
-    tip = np.array([x, y, max(z - grasp_depth, cell.table_z + tip_clearance)])
-    above = tip + [0.0, 0.0, approach_height]
-    cell.teleport_gripper(above, grasp.yaw, min(g.max_opening, grasp.width_m + open_margin))
-    _move(cell, above, tip, grasp.yaw, speed)
-    cell.set_opening(0.0)
-    cell.step(int(close_s / dt))
-    top = tip + [0.0, 0.0, lift]
-    _move(cell, tip, top, grasp.yaw, speed)
-    cell.step(int(hold_s / dt))
+    tip = np.array([x, y, max(z - grasp_depth(cell, grasp), cell.table_z + g.tip_clearance)])
+    above = tip + [0.0, 0.0, g.approach_height]
+    cell.teleport_gripper(above, grasp.yaw, opening)
+    _move(cell, above, tip, grasp.yaw, g.speed)
+    fingertip_z = float(cell.hand_pose()[0][2])
+    cell.close_gripper()
+    top = tip + [0.0, 0.0, pr.lift if lift is None else lift]
+    _move(cell, tip, top, grasp.yaw, g.speed)
+    cell.step(int(pr.hold_s / dt))
+    _transport(cell, top, grasp.yaw)
+    return dataclasses.replace(judge_lift(cell, z0, note), fingertip_z=fingertip_z)
 
-    return judge_lift(cell, z0, success_lift, note)
+
+def _transport(cell: SimCell, start: np.ndarray, yaw: float) -> None:
+    """protocol.transport with the floating hand: carry ``distance`` along world +y, then shake along x."""
+    tr = cell.settings.protocol.transport
+    dt = cell.model.opt.timestep
+    if tr.distance > 0:
+        goal = start + [0.0, tr.distance, 0.0]
+        _move(cell, start, goal, yaw, tr.speed)
+        start = goal
+    if tr.shake_cycles > 0 and tr.shake_amplitude > 0:
+        n = int(round(tr.shake_cycles / tr.shake_frequency / dt))
+        for k in range(1, n + 1):
+            off = tr.shake_amplitude * math.sin(2 * math.pi * tr.shake_frequency * k * dt)
+            cell.set_gripper_target(start + [off, 0.0, 0.0], yaw)
+            cell.step()
+        cell.step(int(0.2 / dt))
 
 
-def judge_lift(cell: SimCell, z0: dict[int, float], success_lift: float, note: str = "") -> TrialResult:
-    """After the lift and hold: success if some object rose more than ``success_lift`` (from heights
-    ``z0``) and touches both pads. ``note`` is appended to a failure's reason."""
+def judge_lift(cell: SimCell, z0: dict[int, float], note: str = "") -> TrialResult:
+    """The success rule (``protocol.success``): some object rose more than ``min_rise`` (from heights ``z0``)
+    and, with ``both_pads``, touches both pads. ``note`` is appended to a failure's reason."""
+    rule = cell.settings.protocol.success
     rise = {i: cell.object_pose(i)[0][2] - z0[i] for i in cell.active}
     best = max(rise, key=rise.get)
     dz = float(rise[best])
-    if dz <= success_lift:
-        return TrialResult(False, dz, f"no object lifted (max rise {dz * 100:.1f} cm <= {success_lift * 100:.0f} cm)"
+    if dz <= rule.min_rise:
+        return TrialResult(False, dz, f"no object lifted (max rise {dz * 100:.1f} cm <= {rule.min_rise * 100:.0f} cm)"
                            + note, best if dz > 0.005 else None)
     left, right = cell.finger_contacts(best)
-    if not (left and right):
+    if rule.both_pads and not (left and right):
         return TrialResult(False, dz, "object rose but is not held between both fingers" + note, best)
     return TrialResult(True, dz, "lifted and held", best)
 

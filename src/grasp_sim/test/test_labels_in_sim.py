@@ -21,7 +21,7 @@ def _label_trials(cell: SimCell, obj: int, seed: int, n: int) -> tuple[int, int]
     k = obs.intrinsics
     ids = np.where(obs.segmentation >= 0, obs.segmentation + 1, 0).astype(np.int32)
     labels = generate_labels(obs.depth, k.fx, k.fy, k.cx, k.cy, ids,
-                             gripper=label_gripper(cell.gripper), params=LabelParams(stride_px=2)).grasps
+                             gripper=label_gripper(cell.settings), params=LabelParams(stride_px=2)).grasps
     if not labels:
         return 0, 0
     start = cell.snapshot()
@@ -55,7 +55,7 @@ def test_a_label_turned_by_90_degrees_fails_on_a_long_box():
     k = obs.intrinsics
     ids = np.where(obs.segmentation >= 0, 1, 0).astype(np.int32)
     labels = generate_labels(obs.depth, k.fx, k.fy, k.cx, k.cy, ids,
-                             gripper=label_gripper(cell.gripper), params=LabelParams(stride_px=2)).grasps
+                             gripper=label_gripper(cell.settings), params=LabelParams(stride_px=2)).grasps
     assert labels
     g = labels[len(labels) // 2]
     start = cell.snapshot()

@@ -111,7 +111,8 @@ def test_unloadable_and_degenerate_meshes_raise_naming_the_file(tmp_path):
 def test_directory_loader_skips_too_big_objects_with_a_warning(tmp_path):
     import trimesh
     trimesh.creation.box((30.0, 40.0, 50.0)).export(tmp_path / "small_mm.stl")   # 3 x 4 x 5 cm, in mm
-    trimesh.creation.box((0.15, 0.15, 0.02)).export(tmp_path / "plate_m.obj")     # 15 cm plate, in m
+    # 15 cm cube, in m: no part of it fits between the fingers (a thin plate would: see objects.py)
+    trimesh.creation.box((0.15, 0.15, 0.15)).export(tmp_path / "plate_m.obj")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         objs = load_mesh_objects(tmp_path, cache_dir=None, decompose=False)

@@ -44,7 +44,7 @@ def _trials(*args):
 
 def test_trials_cli_writes_json_heatmap_and_resumes(model_dir, egad_named_meshes, tmp_path):
     report, out = tmp_path / "report", tmp_path / "results.json"
-    proc = _trials("--model", model_dir, "--objects", egad_named_meshes, "--trials-per-object", 2,
+    proc = _trials("--model", model_dir, "--friction", "none", "--objects", egad_named_meshes, "--trials-per-object", 2,
                    "--json", out, "--report", report)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(out.read_text())
@@ -57,15 +57,15 @@ def test_trials_cli_writes_json_heatmap_and_resumes(model_dir, egad_named_meshes
     assert json.loads(header)["settings"]["trials_per_object"] == 2 and len(lines) == 4
     assert "A0" in proc.stdout and "overall" in proc.stdout
     # A second run into the same report folder must not silently mix runs...
-    again = _trials("--model", model_dir, "--objects", egad_named_meshes, "--trials-per-object", 2,
+    again = _trials("--model", model_dir, "--friction", "none", "--objects", egad_named_meshes, "--trials-per-object", 2,
                     "--report", report)
     assert again.returncode == 2 and "--resume" in again.stderr
     # ...nor resume them with other settings...
-    other = _trials("--model", model_dir, "--objects", egad_named_meshes, "--trials-per-object", 2,
+    other = _trials("--model", model_dir, "--friction", "none", "--objects", egad_named_meshes, "--trials-per-object", 2,
                     "--report", report, "--resume", "--seed", 1)
     assert other.returncode == 2 and "seed: 0 -> 1" in other.stderr
     # ...and --resume with more trials per object only runs the missing ones.
-    more = _trials("--model", model_dir, "--objects", egad_named_meshes, "--trials-per-object", 3,
+    more = _trials("--model", model_dir, "--friction", "none", "--objects", egad_named_meshes, "--trials-per-object", 3,
                    "--json", out, "--report", report, "--resume")
     assert more.returncode == 0, more.stderr[-3000:]
     assert "4 trials already done" in more.stdout
@@ -76,6 +76,32 @@ def test_trials_cli_writes_json_heatmap_and_resumes(model_dir, egad_named_meshes
 def test_trials_cli_reports_a_bad_objects_folder(model_dir, tmp_path):
     proc = _trials("--model", model_dir, "--objects", tmp_path / "nope", "--report", tmp_path / "r")
     assert proc.returncode == 2 and "nope" in proc.stderr
+
+
+def test_trials_cli_friction_sweep_reports_per_mu_and_objects_that_do_not_fit(model_dir, tmp_path):
+    folder = tmp_path / "meshes"
+    folder.mkdir()
+    trimesh.creation.box(extents=(40, 30, 30)).export(folder / "A0.obj")
+    trimesh.creation.box(extents=(150, 150, 150)).export(folder / "G6.obj")  # 15 cm: no gripper opens that far
+    report, out = tmp_path / "report", tmp_path / "results.json"
+    proc = _trials("--model", model_dir, "--objects", folder, "--trials-per-object", 1, "--friction", "0.2,1.0",
+                   "--json", out, "--report", report)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["friction"] == [0.2, 1.0] and set(results["per_friction"]) == {"0.2", "1"}
+    for key, mu in (("0.2", 0.2), ("1", 1.0)):
+        per = results["per_friction"][key]
+        assert per["contact_mu"] == mu and per["n_trials"] == 1 and set(per["per_object"]) == {"A0"}
+        header, *lines = (report / f"mu_{key}" / "trials.jsonl").read_text().splitlines()
+        assert json.loads(header)["settings"]["contact_mu"] == mu
+        assert json.loads(lines[0])["contact_mu"] == mu
+    rates = [results["per_friction"][k]["success_rate"] for k in ("0.2", "1")]
+    assert results["success_rate"] == pytest.approx(sum(rates) / 2)  # PLGP's average over mu
+    assert results["n_trials"] == 2 and set(results["per_object"]) == {"A0"}  # G6 neither tried nor failed
+    assert [u["name"] for u in results["does_not_fit"]] == ["G6"]
+    assert results["sim_config"].endswith("realistic.yaml")
+    md = (report / "results.md").read_text()
+    assert "| 0.2 |" in md and "average" in md and "G6" in md and "does not fit" in md.lower()
 
 
 def test_egad_grid_places_objects_by_letter_and_digit():
