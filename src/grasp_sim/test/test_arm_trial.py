@@ -1,6 +1,5 @@
 """Grasp trials with the simulated WidowX 250s and Kinova Gen3 arms in the grasp cell."""
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -32,18 +31,6 @@ def arm_cell(request):
         yield request.param, c
 
 
-def _across_box(cell, size, dx=0.0) -> GraspPose:
-    """Top-down grasp at the box's top-face centre, closing across its narrower horizontal side."""
-    p, q = cell.object_pose(0)
-    R = np.zeros(9)
-    mujoco.mju_quat2Mat(R, q)
-    R = R.reshape(3, 3)
-    up = int(np.argmax(np.abs(R[2])))
-    across = min((i for i in range(3) if i != up), key=lambda i: size[i])
-    yaw = math.atan2(R[1, across], R[0, across])
-    return GraspPose((p[0] + dx, p[1], p[2] + size[up] / 2), yaw, float(size[across]))
-
-
 def test_arm_replaces_floating_gripper_with_real_joint_names(arm_cell):
     name, cell = arm_cell
     arm, m = ARMS[name], cell.model
@@ -65,10 +52,10 @@ def test_arm_replaces_floating_gripper_with_real_joint_names(arm_cell):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_known_good_grasp_lifts_the_box(arm_cell, seed):
+def test_known_good_grasp_lifts_the_box(arm_cell, seed, across_box):
     name, cell = arm_cell
     cell.reset(0, seed=seed)
-    grasp = _across_box(cell, BOXES[name])
+    grasp = across_box(cell, BOXES[name])
     t0 = time.perf_counter()
     result = run_grasp(cell, grasp, name)
     print(f"\n{name} grasp trial: {1e3 * (time.perf_counter() - t0):.0f} ms -> {result}")
@@ -77,14 +64,14 @@ def test_known_good_grasp_lifts_the_box(arm_cell, seed):
     assert cell.gripper_opening() == pytest.approx(grasp.width_m, abs=0.006)  # holding the box, not air
 
 
-def test_grasp_beside_the_box_fails(arm_cell):
+def test_grasp_beside_the_box_fails(arm_cell, across_box):
     name, cell = arm_cell
     cell.reset(0, seed=1)
-    result = execute_grasp_with_arm(cell, _across_box(cell, BOXES[name], dx=0.10))
+    result = execute_grasp_with_arm(cell, across_box(cell, BOXES[name], dx=0.10))
     assert not result.success
     assert result.lift_height < 0.01 and result.reason.startswith("no object lifted")
     # a planned width above the gripper's max is clipped, and a failure says so
-    wide = GraspPose(_across_box(cell, BOXES[name], dx=0.10).position, 0.0, 0.2)
+    wide = GraspPose(across_box(cell, BOXES[name], dx=0.10).position, 0.0, 0.2)
     cell.reset(0, seed=1)
     result = execute_grasp_with_arm(cell, wide)
     assert not result.success and "clipped" in result.reason

@@ -29,18 +29,6 @@ def _place_box(cell: SimCell, xy=(0.0, 0.0)) -> None:
     cell.step(50)
 
 
-def _across_box(cell, size, depth) -> GraspPose:
-    """Top-down grasp at the resting box's top-face centre, closing across its narrower horizontal side."""
-    p, q = cell.object_pose(0)
-    R = np.zeros(9)
-    mujoco.mju_quat2Mat(R, q)
-    R = R.reshape(3, 3)
-    up = int(np.argmax(np.abs(R[2])))
-    across = min((i for i in range(3) if i != up), key=lambda i: size[i])
-    return GraspPose((p[0], p[1], p[2] + size[up] / 2), math.atan2(R[1, across], R[0, across]), float(size[across]),
-                     depth_m=depth)
-
-
 def _across(xy=(0.0, 0.0), depth=0.015) -> GraspPose:
     return GraspPose((xy[0], xy[1], BOX[2]), 0.0, BOX[0], depth_m=depth)
 
@@ -85,7 +73,7 @@ def _pad_normal_force(cell: SimCell, obj: int = 0) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("gripper", ["floating", "widowx", "kinova"])
-def test_constant_force_model_squeezes_with_the_specified_force(gripper):
+def test_constant_force_model_squeezes_with_the_specified_force(gripper, across_box):
     s = load_sim_settings()
     want = s.grippers.of(gripper).grip_force
     with make_cell([box_object((0.05, 0.05, 0.04))], gripper) as cell:
@@ -97,7 +85,7 @@ def test_constant_force_model_squeezes_with_the_specified_force(gripper):
             cell.close_gripper()
         else:
             cell.reset(0, seed=1)
-            plan = plan_arm_grasp(cell, _across_box(cell, (0.05, 0.05, 0.04), 0.015))
+            plan = plan_arm_grasp(cell, across_box(cell, (0.05, 0.05, 0.04), depth=0.015))
             cell.arm.set_q(cell.model, cell.data, plan.descent[-1])
             cell.set_opening(plan.opening)
             cell.step(100)
@@ -141,11 +129,11 @@ def test_a_labels_approach_depth_is_the_depth_executed():
 
 
 @pytest.mark.parametrize("arm", ["widowx", "kinova"])
-def test_arms_execute_the_grasps_approach_depth(arm):
+def test_arms_execute_the_grasps_approach_depth(arm, across_box):
     with make_cell([box_object((0.04, 0.05, 0.035))], arm, seed=0) as cell:
         for depth in (0.01, 0.02):
             cell.reset(0, seed=1)
-            grasp = _across_box(cell, (0.04, 0.05, 0.035), depth)
+            grasp = across_box(cell, (0.04, 0.05, 0.035), depth=depth)
             result = run_grasp(cell, grasp, arm)
             assert result.fingertip_z == pytest.approx(grasp.position[2] - depth, abs=0.004), (depth, result)
             assert result.success, result.reason
