@@ -69,9 +69,12 @@ def _reference(network, x: torch.Tensor) -> list[np.ndarray]:
 
 
 def _ort_outputs(path: Path, x: np.ndarray) -> list[np.ndarray]:
+    """The maps of ``x`` (N, C, S, S), one image at a time through one session (a batch of 32 at 300 px
+    would hold every activation of 32 images at once)."""
     import onnxruntime as ort
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(OUTPUT_NAMES, {"input": x})
+    outs = [session.run(OUTPUT_NAMES, {"input": f[None]}) for f in x]
+    return [np.concatenate(m) for m in zip(*outs)]
 
 
 def max_difference(a: list[np.ndarray], b: list[np.ndarray]) -> float:
@@ -159,8 +162,8 @@ def export_int8(network, card: ModelCard, out: str | Path, input_size: int, fram
     out.parent.mkdir(parents=True, exist_ok=True)
 
     class Frames(CalibrationDataReader):
-        """Frames in ranges: ORT calibrates one range at a time and merges the min/max, so activations of
-        only ``stride`` frames are held (all 32 at once took > 20 GB for GR-ConvNet at 300 px)."""
+        """Frames in ranges: ORT calibrates one range at a time and merges the min/max, so the reduced
+        outputs of only ``stride`` frames are held at once."""
 
         def __init__(self):
             self.set_range(0, len(frames))
@@ -186,8 +189,7 @@ def export_int8(network, card: ModelCard, out: str | Path, input_size: int, fram
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         # Not CalibMaxIntermediateOutputs: in onnxruntime 1.2x it drops the frames it flushes.
                         extra_options={"CalibStridedMinMax": stride})
-        ref = [np.concatenate(m) for m in zip(*[_ort_outputs(fp32, f[None]) for f in frames])]
-        got = [np.concatenate(m) for m in zip(*[_ort_outputs(part, f[None]) for f in frames])]
+        ref, got = _ort_outputs(fp32, frames), _ort_outputs(part, frames)
     part.replace(out)
     report = {"calibration_frames": int(len(frames)), "max_map_difference": max_difference(ref, got),
               "mean_map_difference": float(np.mean([np.mean(np.abs(a - b)) for a, b in zip(ref, got)]))}
