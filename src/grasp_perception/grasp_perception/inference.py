@@ -19,7 +19,7 @@ from .datasets import InputInfo, to_original
 from .frame_input import FrameInput
 from .grasp import ImageGrasp
 from .model_io import ModelCard, load_model
-from .postprocess import detect_grasps
+from .postprocess import dense_grasps, detect_grasps
 
 
 @dataclass
@@ -75,15 +75,21 @@ class GraspPredictor:
         maps = self.backend(x[None] if single else x)
         return tuple(m[0] for m in maps) if single else maps
 
-    def grasps_from_maps(self, maps, top_k: int = 1, **overrides) -> list[ImageGrasp]:
+    def grasps_from_maps(self, maps, top_k: int = 1, dense: bool = False, **overrides) -> list[ImageGrasp]:
+        """The card's post-processing (``overrides`` replace fields): peaks, or with ``dense`` the top of every
+        pixel and angle bin without suppression or threshold (:func:`~.postprocess.dense_grasps`)."""
         params = {**self.postprocess, **overrides}
+        if dense:
+            return dense_grasps(*maps, top_k=top_k, max_width=self.card.max_width_px,
+                                **{**params, "threshold": overrides.get("threshold")})
         return detect_grasps(*maps, top_k=top_k, max_width=self.card.max_width_px, **params)
 
     def predict(self, depth: np.ndarray, rgb: np.ndarray | None = None, top_k: int = 1, level_table: bool = False,
-                **postprocess_overrides) -> Prediction:
+                dense: bool = False, **postprocess_overrides) -> Prediction:
         """Grasps for one image. ``depth`` in metres (H, W), invalid = NaN or 0 (other units: DatasetError);
         ``rgb`` uint8 (H, W, 3).
-        ``level_table``: remove the table's slope from the network input (tilted cameras; see FrameInput)."""
+        ``level_table``: remove the table's slope from the network input (tilted cameras; see FrameInput).
+        ``dense``: the ``top_k`` best (pixel, angle bin) candidates instead of the peaks (PLGP's AP ranking)."""
         depth = np.asarray(depth, dtype=np.float32)
         if depth.ndim != 2:
             raise ValueError(f"depth must be a (H, W) image in metres, got shape {depth.shape}")
@@ -96,7 +102,7 @@ class GraspPredictor:
         t1 = time.perf_counter()
         maps = tuple(m[0] for m in self.backend(x))
         t2 = time.perf_counter()
-        input_grasps = self.grasps_from_maps(maps, top_k=top_k, **postprocess_overrides)
+        input_grasps = self.grasps_from_maps(maps, top_k=top_k, dense=dense, **postprocess_overrides)
         grasps = [to_original(g, info) for g in input_grasps]
         t3 = time.perf_counter()
         return Prediction(grasps=grasps, input_grasps=input_grasps, maps=maps, info=info,

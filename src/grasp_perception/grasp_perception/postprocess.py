@@ -183,6 +183,43 @@ def _plateau_centres(flat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.sort(flat[order[first]])
 
 
+def _prepare(quality, cos, sin, width, max_width, top_k, params: dict) -> list[np.ndarray]:
+    """The four maps as numpy ``(N, H, W)``, every argument checked; quality smoothed."""
+    maps = [_to_numpy(x, n) for x, n in zip((quality, cos, sin, width), _MAPS)]
+    for name, m in zip(_MAPS[1:], maps[1:]):
+        if m.shape != maps[0].shape:
+            raise ValueError(f"{name} shape {m.shape} does not match quality shape {maps[0].shape}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer))
+                              or top_k < 1):
+        raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
+    check_parameters(**params)
+    _check_nonneg(max_width, "max_width")
+    if max_width == 0:
+        raise ValueError("max_width must be > 0, got 0")
+    _check_finite(maps[0], "quality")
+    return [_smooth(maps[0], float(params["quality_sigma"])), *maps[1:]]
+
+
+def _decode(maps: list[np.ndarray], bins: np.ndarray, rows: np.ndarray, cols: np.ndarray, quality: np.ndarray,
+            max_width: float, angle_sigma: float, width_sigma: float, jaw_ratio: float) -> list[ImageGrasp]:
+    """ImageGrasps at pixels ``(rows, cols)`` of angle bins ``bins``, in the given order."""
+    _, cos_m, sin_m, width_m = maps
+    c = _smooth_at(cos_m, bins, rows, cols, float(angle_sigma))
+    s = _smooth_at(sin_m, bins, rows, cols, float(angle_sigma))
+    w = _smooth_at(width_m, bins, rows, cols, float(width_sigma))
+    for values, name in ((c, "cos"), (s, "sin"), (w, "width")):
+        # Only the pixels around each grasp are read, so only they are checked.
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise ValueError(f"{name} contains NaN or infinite values near the peak at (row {rows[bad[0]]}, "
+                             f"col {cols[bad[0]]})")
+    angle = 0.5 * np.arctan2(s, c)
+    width_px = np.maximum(w * max_width, 0.0)
+    return [ImageGrasp(u=float(cols[i]), v=float(rows[i]), angle=float(angle[i]), width=float(width_px[i]),
+                       jaw=float(width_px[i] * float(jaw_ratio)), quality=float(quality[i]), angle_bin=int(bins[i]))
+            for i in range(len(rows))]
+
+
 def detect_grasps(quality, cos, sin, width, *, max_width: float, top_k: int | None = 1,
                   min_distance: int = _DEFAULT.min_distance, threshold: float | None = _DEFAULT.threshold,
                   quality_sigma: float = _DEFAULT.quality_sigma, angle_sigma: float = _DEFAULT.angle_sigma,
@@ -196,23 +233,10 @@ def detect_grasps(quality, cos, sin, width, *, max_width: float, top_k: int | No
     ``**dataclasses.asdict(card.postprocess)``. ``top_k=None`` returns every peak. See the module
     docstring for the steps.
     """
-    maps = [_to_numpy(x, n) for x, n in zip((quality, cos, sin, width), _MAPS)]
-    for name, m in zip(_MAPS[1:], maps[1:]):
-        if m.shape != maps[0].shape:
-            raise ValueError(f"{name} shape {m.shape} does not match quality shape {maps[0].shape}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer))
-                              or top_k < 1):
-        raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
-    check_parameters(min_distance=min_distance, threshold=threshold, quality_sigma=quality_sigma,
-                     angle_sigma=angle_sigma, width_sigma=width_sigma, jaw_ratio=jaw_ratio)
-    _check_nonneg(max_width, "max_width")
-    if max_width == 0:
-        raise ValueError("max_width must be > 0, got 0")
-
-    _check_finite(maps[0], "quality")
-    q = _smooth(maps[0], float(quality_sigma))
-    cos_m, sin_m, width_m = maps[1:]
-
+    maps = _prepare(quality, cos, sin, width, max_width, top_k, dict(
+        min_distance=min_distance, threshold=threshold, quality_sigma=quality_sigma, angle_sigma=angle_sigma,
+        width_sigma=width_sigma, jaw_ratio=jaw_ratio))
+    q = maps[0]
     # Best of bins per pixel (the peak map); which bin is only needed at the peaks.
     best = q[0] if len(q) == 1 else np.maximum.reduce(q)
     peaks = find_peaks(best, int(min_distance), threshold, top_k)
@@ -220,18 +244,31 @@ def detect_grasps(quality, cos, sin, width, *, max_width: float, top_k: int | No
         return []
     rows, cols = (np.array(x, dtype=np.int64) for x in zip(*peaks))
     bins = np.argmax(q[:, rows, cols], axis=0)  # first (lowest) bin on ties
-    c = _smooth_at(cos_m, bins, rows, cols, float(angle_sigma))
-    s = _smooth_at(sin_m, bins, rows, cols, float(angle_sigma))
-    w = _smooth_at(width_m, bins, rows, cols, float(width_sigma))
-    for values, name in ((c, "cos"), (s, "sin"), (w, "width")):
-        # Only the pixels around each peak are read, so only they are checked.
-        bad = np.flatnonzero(~np.isfinite(values))
-        if bad.size:
-            r, col = peaks[bad[0]]
-            raise ValueError(f"{name} contains NaN or infinite values near the peak at (row {r}, col {col})")
-    angle = 0.5 * np.arctan2(s, c)
-    width_px = np.maximum(w * max_width, 0.0)
-    grasps = [ImageGrasp(u=float(col), v=float(r), angle=float(angle[i]), width=float(width_px[i]),
-                         jaw=float(width_px[i] * float(jaw_ratio)), quality=float(best[r, col]), angle_bin=int(bins[i]))
-              for i, (r, col) in enumerate(peaks)]
-    return grasps
+    return _decode(maps, bins, rows, cols, best[rows, cols], max_width, angle_sigma, width_sigma, jaw_ratio)
+
+
+def dense_grasps(quality, cos, sin, width, *, max_width: float, top_k: int = 50,
+                 threshold: float | None = None, quality_sigma: float = _DEFAULT.quality_sigma,
+                 angle_sigma: float = _DEFAULT.angle_sigma, width_sigma: float = _DEFAULT.width_sigma,
+                 jaw_ratio: float = _DEFAULT.jaw_ratio, min_distance: int = 0) -> list[ImageGrasp]:
+    """The ``top_k`` best of the dense candidates: every (angle bin, pixel) pair, ranked by smoothed
+    quality, without peak suppression (PLGP ranks its per-pixel, per-angle output this way for AP).
+
+    Neighbouring pixels of one peak are separate candidates here, as in the paper. Ties keep the lower bin,
+    then row-major order. Other keywords as :func:`detect_grasps`; ``min_distance`` is accepted so that a
+    card's post-processing can be passed whole, and ignored (dense candidates are never suppressed)."""
+    maps = _prepare(quality, cos, sin, width, max_width, top_k, dict(
+        min_distance=0, threshold=threshold, quality_sigma=quality_sigma, angle_sigma=angle_sigma,
+        width_sigma=width_sigma, jaw_ratio=jaw_ratio))
+    q = maps[0]
+    flat = q.ravel()
+    idx = np.flatnonzero(flat > threshold) if threshold is not None else np.arange(flat.size)
+    if idx.size > top_k:
+        part = idx[np.argpartition(-flat[idx], top_k - 1)[:top_k]]
+        kth = flat[part].min()
+        # Ties at the k-th value: the first in (bin, row, col) order, as a full stable sort would keep.
+        above = idx[flat[idx] > kth]
+        idx = np.concatenate([above, idx[flat[idx] == kth][:top_k - above.size]])
+    idx = idx[np.lexsort((idx, -flat[idx]))]
+    bins, rows, cols = np.unravel_index(idx, q.shape)
+    return _decode(maps, bins, rows, cols, flat[idx], max_width, angle_sigma, width_sigma, jaw_ratio)

@@ -9,7 +9,7 @@ import torch
 from grasp_perception.config import PostprocessConfig
 from grasp_perception.grasp import ImageGrasp, angle_difference
 from grasp_perception.maps import grasp_maps
-from grasp_perception.postprocess import detect_grasps
+from grasp_perception.postprocess import dense_grasps, detect_grasps
 
 SHAPE = (160, 200)
 MAX_W = 150.0  # the width scale the maps below are built with
@@ -247,3 +247,30 @@ def test_nan_in_angle_or_width_is_reported_where_it_is_read():
     near[0, 16, 15] = np.nan
     with pytest.raises(ValueError, match=r"width contains NaN .*row 15, col 15"):
         detect_grasps(q, ok, ok * 0, near, quality_sigma=0, max_width=MAX_W)
+
+
+def test_dense_grasps_rank_every_pixel_and_bin_without_suppression():
+    # Two bins: bin 1 holds the best pixel and its neighbours; bin 0 a second, weaker blob. Dense
+    # candidates are the k best (bin, pixel) pairs: the neighbours of the best pixel come before the weaker
+    # blob (peaks would have given one grasp per blob), and a pixel can appear once per bin.
+    q = np.zeros((2, 40, 50), np.float32)
+    q[1, 10, 10], q[1, 10, 11], q[1, 11, 10] = 0.9, 0.8, 0.8
+    q[0, 10, 10] = 0.7
+    q[0, 30, 40] = 0.6
+    cos = np.stack([np.ones((40, 50)), np.zeros((40, 50))]).astype(np.float32)   # bin 0: 0 rad
+    sin = np.stack([np.zeros((40, 50)), np.ones((40, 50))]).astype(np.float32)   # bin 1: pi/4
+    width = np.full((2, 40, 50), 0.2, np.float32)
+    dense = dense_grasps(q, cos, sin, width, max_width=MAX_W, top_k=5, quality_sigma=0, angle_sigma=0,
+                         width_sigma=0)
+    assert [(g.angle_bin, g.v, g.u) for g in dense] == [(1, 10, 10), (1, 10, 11), (1, 11, 10), (0, 10, 10),
+                                                        (0, 30, 40)]
+    assert [g.quality for g in dense] == pytest.approx([0.9, 0.8, 0.8, 0.7, 0.6])
+    assert dense[0].angle == pytest.approx(math.pi / 4) and dense[3].angle == pytest.approx(0.0)
+    assert all(g.width == pytest.approx(0.2 * MAX_W) for g in dense)
+    peaks = detect_grasps(q, cos, sin, width, max_width=MAX_W, top_k=5, quality_sigma=0, angle_sigma=0,
+                          width_sigma=0, min_distance=3, threshold=0.1)
+    assert [(g.v, g.u) for g in peaks] == [(10, 10), (30, 40)]
+    # Exactly top_k: every pixel is a candidate without a threshold; a card's keywords are accepted.
+    card = {**dataclasses.asdict(PostprocessConfig()), "threshold": None}
+    many = dense_grasps(q, cos, sin, width, max_width=MAX_W, top_k=50, **card)
+    assert len(many) == 50 and [g.quality for g in many] == sorted((g.quality for g in many), reverse=True)

@@ -12,9 +12,9 @@ from .camera import CameraIntrinsics, DepthNoise, realsense_d435_color  # noqa: 
 from .objects import (ObjectSpec, Primitive, box_object, load_mesh_object, load_mesh_objects,  # noqa: E402
                       procedural_objects)
 from .settings import SimSettings, load_sim_settings  # noqa: E402
-from .scene import SEG_BACKGROUND, SEG_GRIPPER, GripperConfig, Observation, SimCell, top_down_camera_pose  # noqa: E402
-from .trial import GraspPose, TrialResult, execute_grasp, image_grasp_to_world  # noqa: E402
-from .arm_trial import execute_grasp_with_arm, make_cell, plan_arm_grasp, run_grasp  # noqa: E402
+from .cell import SEG_BACKGROUND, SEG_GRIPPER, GripperConfig, Observation, SimCell, top_down_camera_pose  # noqa: E402
+from .world_grasp import GraspPose, TrialResult, image_grasp_to_world  # noqa: E402
+from .executors import execute_grasp, execute_grasp_with_arm, make_cell, plan_arm_grasp, run_grasp  # noqa: E402
 
 __all__ = [
     "CameraIntrinsics", "DepthNoise", "realsense_d435_color",

@@ -15,7 +15,7 @@ from grasp_perception.geometry import invert_transform, make_transform
 from grasp_perception.handeye import HandEyeCalibration, eye_on_base_from_camera_pose
 
 from .camera import DepthNoise
-from .scene import ARM_BASE_DISTANCE, SimCell
+from .cell import ARM_BASE_DISTANCE, SimCell
 
 
 @dataclass(frozen=True)
@@ -85,12 +85,13 @@ def object_names(settings: CellSettings) -> list[str]:
 
 
 def build_cell(settings: CellSettings) -> SimCell:
-    from .objects import _FROM_SETTINGS
-    from .trials import load_objects
+    from .executors import gripper_max_opening
+    from .objects import FROM_SETTINGS, load_objects
     sim = settings.sim_settings()
-    objects, _ = load_objects(settings.objects, sim, settings.arm, n_procedural=settings.n_objects,
+    objects, _ = load_objects(settings.objects, sim, gripper_max_opening(sim, settings.arm),
+                              n_procedural=settings.n_objects,
                               seed=settings.objects_seed,
-                              max_extent_m=settings.max_extent if settings.max_extent > 0 else _FROM_SETTINGS)
+                              max_extent_m=settings.max_extent if settings.max_extent > 0 else FROM_SETTINGS)
     noise = sim.camera.depth_noise
     return SimCell(objects, seed=settings.seed, settings=sim,
                    camera_pose=camera_pose(settings.height, settings.camera_tilt_deg),

@@ -49,8 +49,8 @@ from tqdm import tqdm
 from .camera import DepthNoise
 from .label_depth import label_gripper
 from .labels import LabelParams, generate_labels, subsample
-from .objects import _FROM_SETTINGS, ObjectSpec, load_mesh_objects, procedural_objects
-from .scene import SimCell
+from .objects import FROM_SETTINGS, ObjectSpec, load_mesh_objects, procedural_objects
+from .cell import SimCell
 from .settings import GRIPPER_NAMES, SimSettings, load_sim_settings
 
 STATUS_FILE = "generation.json"
@@ -86,7 +86,7 @@ def load_pool(objects: str, *, pool_size: int, seed: int, max_extent: float | No
         raise ValueError(f"--objects must be 'procedural' or a folder of .obj/.stl meshes; {path} is neither")
     if max_extent is not None and not max_extent > 0:
         raise ValueError(f"--max-extent must be > 0 m, got {max_extent}")
-    pool = load_mesh_objects(path, settings=settings, max_extent_m=_FROM_SETTINGS if max_extent is None else max_extent)
+    pool = load_mesh_objects(path, settings=settings, max_extent_m=FROM_SETTINGS if max_extent is None else max_extent)
     if not pool:
         raise ValueError(f"--objects {path}: no mesh fits the gripper (try a smaller --max-extent)")
     return pool

@@ -327,10 +327,10 @@ def _decompose(mesh: trimesh.Trimesh, mesh_bytes: bytes, params: dict, cache_dir
     return parts, False
 
 
-_FROM_SETTINGS = object()  # "not given: take it from the sim settings"
+FROM_SETTINGS = object()  # "not given: take it from the sim settings"
 
 
-def load_mesh_object(path: str | Path, *, settings=None, units: str = "auto", max_extent_m=_FROM_SETTINGS,
+def load_mesh_object(path: str | Path, *, settings=None, units: str = "auto", max_extent_m=FROM_SETTINGS,
                      mass: float | None = None, density: float | None = None, friction: float | None = None,
                      decompose: bool | None = None, coacd_params: dict | None = None,
                      cache_dir: str | Path | None = "default", max_opening: float | None = None,
@@ -350,7 +350,7 @@ def load_mesh_object(path: str | Path, *, settings=None, units: str = "auto", ma
     parameters, the floating gripper's max opening and ``grippers.fit_ratio``.
     """
     s = _sim_settings(settings)
-    max_extent_m = s.physics.mesh_max_extent if max_extent_m is _FROM_SETTINGS else max_extent_m
+    max_extent_m = s.physics.mesh_max_extent if max_extent_m is FROM_SETTINGS else max_extent_m
     density = s.physics.mesh_density if density is None else density
     friction = s.physics.mesh_friction if friction is None else friction
     decompose = s.physics.collision == "coacd" if decompose is None else decompose
@@ -424,3 +424,29 @@ def load_mesh_objects(directory: str | Path, *, does_not_fit: list | None = None
                                      "extents_m": [round(float(e), 4) for e in exc.extents],
                                      "limit_m": round(exc.limit, 4)})
     return out
+
+
+def load_objects(objects: str, settings, max_opening: float, *, n_procedural: int = 10, seed: int = 1000,
+                 max_extent_m=FROM_SETTINGS) -> tuple[list[ObjectSpec], list[dict]]:
+    """(objects that fit a gripper opening ``max_opening`` m, those that do not) for a trial run.
+
+    ``objects``: ``procedural`` (a seeded pool, different from the training pool by default) or a mesh
+    folder, sized by ``physics.mesh_max_extent`` (None: the file's size) unless ``max_extent_m`` is given.
+    An object fits when its middle extent is at most ``grippers.fit_ratio`` x ``max_opening``; the others are
+    listed (name, file, extents, limit) so a report can say "does not fit" instead of dropping them."""
+    limit = settings.grippers.fit_ratio * max_opening
+    if objects == "procedural":
+        pool = procedural_objects(n_procedural, seed=seed, settings=settings)
+        fits = [o.can_fit(limit, 1.0) for o in pool]
+        unfit = [{"name": o.name, "file": None, "extents_m": [round(float(e), 4) for e in o.extents()],
+                  "limit_m": round(limit, 4)} for o, ok in zip(pool, fits) if not ok]
+        return [o for o, ok in zip(pool, fits) if ok], unfit
+    path = Path(objects)
+    if not path.is_dir():
+        raise FileNotFoundError(f"--objects must be 'procedural' or a folder of meshes; {path} is neither")
+    unfit: list[dict] = []
+    specs = load_mesh_objects(path, settings=settings, max_extent_m=max_extent_m, does_not_fit=unfit,
+                              max_opening=max_opening)
+    if not specs and not unfit:
+        raise ValueError(f"--objects {path}: no loadable .obj/.stl meshes found")
+    return specs, unfit

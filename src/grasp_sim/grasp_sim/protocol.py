@@ -251,7 +251,10 @@ def _reason_group(reason: str) -> str:
 
 
 def summarise(records: list[dict], names: Sequence[str]) -> dict:
-    """Per-object successes/attempts/rate, the overall rate, mean timings and failure reasons."""
+    """Per-object successes/attempts/rate, the overall rate (successes over attempts), mean timings and
+    failure reasons. A record marked ``invalid`` (the simulation broke) is counted in ``n_invalid`` only."""
+    invalid = [r for r in records if r.get("invalid")]
+    records = [r for r in records if not r.get("invalid")]
     per_object = {n: {"successes": 0, "attempts": 0} for n in names}
     for r in records:
         per_object[r["object"]]["attempts"] += 1
@@ -264,6 +267,8 @@ def summarise(records: list[dict], names: Sequence[str]) -> dict:
     timings = {k: float(np.mean([r["ms"][k] for r in records if k in r.get("ms", {})])) for k in keys}
     failures = Counter(_reason_group(r.get("reason", "")) for r in records if not r["success"])
     return {"per_object": per_object, "n_trials": n, "successes": s, "success_rate": s / n if n else None,
+            "n_invalid": len(invalid),  # trials with no valid attempt; and every attempt re-run as invalid:
+            "n_invalid_attempts": sum(len(r.get("invalid_runs", [])) for r in records + invalid),
             "mean_ms_per_trial": timings, "failure_reasons": dict(failures.most_common())}
 
 
@@ -279,6 +284,9 @@ def finish(records: list[dict], names: Sequence[str], report_dir: str | Path | N
     print(format_object_table(summary["per_object"]))
     if summary["failure_reasons"]:
         print("failures: " + ", ".join(f"{k} x{v}" for k, v in summary["failure_reasons"].items()))
+    if summary["n_invalid_attempts"]:
+        print(f"invalid (physics broke or the scene never settled; re-run, not counted): "
+              f"{summary['n_invalid_attempts']} attempts, {summary['n_invalid']} trials left without a valid one")
     if report_dir is not None and summary["n_trials"] and any(egad_cell(n) for n in names):
         if callable(title):
             text = title(summary)

@@ -136,8 +136,16 @@ class SuccessSettings:
 
 
 @dataclass(frozen=True)
+class ClutterSettings:
+    max_failures: int
+    ap_top_k: int
+    ap_candidates: str
+
+
+@dataclass(frozen=True)
 class ProtocolSettings:
     trials_per_object: int
+    invalid_retries: int
     friction: list
     open_margin: typing.Optional[float]
     approach_depth: str
@@ -146,6 +154,7 @@ class ProtocolSettings:
     hold_s: float
     transport: TransportSettings
     success: SuccessSettings
+    clutter: ClutterSettings
 
 
 @dataclass(frozen=True)
@@ -305,6 +314,8 @@ def _check(s: SimSettings, source: str) -> None:
     r = s.protocol
     if r.trials_per_object < 1:
         bad("protocol.trials_per_object", ">= 1", r.trials_per_object)
+    if r.invalid_retries < 0:
+        bad("protocol.invalid_retries", ">= 0", r.invalid_retries)
     numbers("protocol.friction", r.friction)
     if any(not v > 0 for v in r.friction) or len(set(r.friction)) != len(r.friction):
         bad("protocol.friction", "distinct values > 0 (or [] for no sweep)", r.friction)
@@ -325,4 +336,10 @@ def _check(s: SimSettings, source: str) -> None:
     positive("protocol.success.min_rise", r.success.min_rise)
     if r.success.min_rise >= r.lift:
         bad("protocol.success.min_rise", f"< protocol.lift ({r.lift})", r.success.min_rise)
+    if r.clutter.max_failures < 1:
+        bad("protocol.clutter.max_failures", ">= 1", r.clutter.max_failures)
+    if r.clutter.ap_top_k < 1:
+        bad("protocol.clutter.ap_top_k", ">= 1", r.clutter.ap_top_k)
+    if r.clutter.ap_candidates not in ("dense", "peaks"):
+        bad("protocol.clutter.ap_candidates", "dense or peaks", r.clutter.ap_candidates)
     positive("labels.width_tolerance", s.labels.width_tolerance, allow_zero=True)

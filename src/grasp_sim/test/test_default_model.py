@@ -6,8 +6,9 @@ import grasp_sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
 from grasp_perception.inference import GraspPredictor
 from grasp_perception.model_io import ModelFileError, default_model_path, load_card
 from grasp_sim.objects import procedural_objects
-from grasp_sim.scene import SimCell
-from grasp_sim.trial import execute_grasp, image_grasp_to_world
+from grasp_sim.cell import SimCell
+from grasp_sim.executors import execute_grasp
+from grasp_sim.world_grasp import image_grasp_to_world
 
 
 @pytest.fixture(scope="module")

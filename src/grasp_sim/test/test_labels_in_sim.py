@@ -11,8 +11,9 @@ import grasp_sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
 from grasp_sim.generate import label_gripper
 from grasp_sim.labels import LabelParams, generate_labels
 from grasp_sim.objects import box_object, procedural_objects
-from grasp_sim.scene import SimCell
-from grasp_sim.trial import execute_grasp, image_grasp_to_world
+from grasp_sim.cell import SimCell
+from grasp_sim.executors import execute_grasp
+from grasp_sim.world_grasp import image_grasp_to_world
 
 
 def _label_trials(cell: SimCell, obj: int, seed: int, n: int) -> tuple[int, int]:

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 import grasp_sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
-from grasp_sim.arm_trial import make_cell, plan_arm_grasp, run_grasp
+from grasp_sim.executors import execute_grasp, make_cell, plan_arm_grasp, planned_opening, run_grasp
 from grasp_sim.label_depth import label_gripper
 from grasp_sim.labels import generate_labels
 from grasp_sim.objects import box_object
-from grasp_sim.scene import SimCell
+from grasp_sim.cell import SimCell
 from grasp_sim.settings import load_sim_settings
-from grasp_sim.trial import GraspPose, execute_grasp, image_grasp_to_world, planned_opening
+from grasp_sim.world_grasp import GraspPose, image_grasp_to_world
 
 BOX = (0.04, 0.07, 0.03)  # 4 cm across the grasp, 3 cm high
 

@@ -8,7 +8,7 @@ import yaml
 import grasp_sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
 from grasp_perception.config import ConfigError
 from grasp_sim.objects import box_object, procedural_objects
-from grasp_sim.scene import SimCell
+from grasp_sim.cell import SimCell
 from grasp_sim.settings import SIM_CONFIG_DIR, load_sim_settings, resolve_sim_config, settings_from_dict
 
 
@@ -109,8 +109,8 @@ def test_realistic_cell_applies_its_contact_model():
 
 def test_easy_profile_replays_the_old_cells_trajectories():
     """Figures recorded with the code before issue 10 (commit 50bf62b): same objects, seeds and grasps."""
-    from grasp_sim.arm_trial import make_cell, run_grasp
-    from grasp_sim.trial import GraspPose
+    from grasp_sim.executors import make_cell, run_grasp
+    from grasp_sim.world_grasp import GraspPose
     easy = load_sim_settings("easy")
     objs = [box_object((0.04, 0.05, 0.035))] + procedural_objects(2, seed=5, settings=easy)
     old = {0: (0.099836, [-0.06419, -0.017413, 0.124832], 0.052796),

@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 
 from grasp_perception.geometry import GraspPose6D
-from grasp_sim.arm_trial import run_grasp
+from grasp_sim.executors import run_grasp
 from grasp_sim.cell_setup import world_T_base
-from grasp_sim.trial import top_down_grasp
+from grasp_sim.world_grasp import top_down_grasp
 
 from . import ExecutionResult
 

@@ -99,12 +99,12 @@ class SimCameraNode(Node):
 
     def reset_scene(self, object_name: str, trial: int, seed: int) -> None:
         """Re-drop ``object_name`` at the pose ``grasp_sim.trials`` uses for (seed, object, trial)."""
-        from ..trials import trial_seed
+        from ..seeds import trial_seed
         names = [o.name for o in self.cell.objects]
         if object_name not in names:
             raise ValueError(f"no object {object_name!r} in the simulated cell (it has {names})")
         i = names.index(object_name)
-        reset_seed = trial_seed(seed, i, trial)
+        reset_seed = trial_seed(seed, object_name, trial)
         with self.lock:
             self.cell.reset(i, seed=reset_seed)
             self._noise_seed = reset_seed

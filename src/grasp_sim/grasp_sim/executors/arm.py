@@ -1,7 +1,6 @@
-"""Grasp trials with a simulated arm (WidowX 250s or Kinova Gen3 + Robotiq 2F-85) in the grasp cell,
-and one entry point, :func:`run_grasp`, for every gripper a trial can use.
+"""Grasp trials with a simulated arm (WidowX 250s or Kinova Gen3 + Robotiq 2F-85) in the grasp cell.
 
-An arm trial mirrors :func:`grasp_sim.trial.execute_grasp` (same :class:`GraspPose` in, same
+An arm trial mirrors :func:`grasp_sim.executors.floating.execute_grasp` (same :class:`GraspPose` in, same
 :class:`TrialResult` out, same success test) but moves the real kinematic chain: top-down IK (yaw or
 yaw + pi, whichever needs less motion) to a pre-grasp above the target, a joint-space min-jerk move
 there while the gripper opens, a straight-down cartesian descent (IK waypoints), close, a straight
@@ -19,10 +18,9 @@ from typing import Sequence
 import mujoco
 import numpy as np
 
-from .scene import SimCell
-from .trial import GraspPose, TrialResult, execute_grasp, grasp_depth, judge_lift, planned_opening
-
-GRIPPERS = ("floating", "widowx", "kinova")
+from ..cell import SimCell
+from ..world_grasp import GraspPose, TrialResult
+from .common import grasp_depth, judge_lift, planned_opening
 
 
 class NoStraightPathError(RuntimeError):
@@ -79,7 +77,7 @@ def pad_tip_offset(cell: SimCell, opening: float) -> float:
 
 def _closing_quat(cell: SimCell, q: np.ndarray, yaw: float) -> np.ndarray:
     """The top-down site orientation (for yaw or yaw + pi) that joint positions ``q`` realise."""
-    from .robots import top_down_grasp_orientation
+    from ..robots import top_down_grasp_orientation
     arm, m = cell.arm, cell.model
     d = mujoco.MjData(m)
     d.qpos[:] = cell.data.qpos
@@ -94,7 +92,7 @@ def _line(cell: SimCell, q_start: np.ndarray, p0: np.ndarray, p1: np.ndarray, qu
           max_step: float, what: str, **ik) -> np.ndarray:
     """IK waypoints along the straight segment p0 -> p1 (site positions), each seeded by the previous one.
     Raises UnreachableError for a point IK cannot reach, NoStraightPathError if IK would jump branches."""
-    from .robots import solve_ik_or_raise
+    from ..robots import solve_ik_or_raise
     qs = [np.asarray(q_start, float)]
     for s in np.linspace(0.0, 1.0, n + 1)[1:]:
         q = solve_ik_or_raise(cell.model, cell.data, cell.arm, p0 + s * (p1 - p0), quat, q_init=qs[-1], **ik)
@@ -110,14 +108,14 @@ def plan_arm_grasp(cell: SimCell, grasp: GraspPose, *, waypoints: int = 4, ik_re
                    lift: float | None = None) -> ArmGraspPlan:
     """Solve every IK of a top-down grasp with ``cell``'s arm; the cell's state is not changed.
 
-    Target: the pad tips :func:`grasp_sim.trial.grasp_depth` below the grasp point (never closer than
+    Target: the pad tips :func:`grasp_sim.executors.common.grasp_depth` below the grasp point (never closer than
     ``grippers.<arm>.tip_clearance`` to the table), approached from ``approach_height`` straight above,
-    opened to :func:`grasp_sim.trial.planned_opening`, lifted ``lift`` (default ``protocol.lift``) after
+    opened to :func:`grasp_sim.executors.common.planned_opening`, lifted ``lift`` (default ``protocol.lift``) after
     closing; ``waypoints`` IK points per straight segment.
     Raises :class:`grasp_sim.robots.UnreachableError` naming the first EE-site pose IK cannot reach, or
     :class:`NoStraightPathError` when the straight descent/lift has no continuous joint path.
     """
-    from .robots import solve_ik, top_down_grasp_orientation, UnreachableError
+    from ..robots import solve_ik, top_down_grasp_orientation, UnreachableError
     arm = _require_arm(cell, "plan_arm_grasp")
     g = cell.gripper
     lift = cell.settings.protocol.lift if lift is None else lift
@@ -156,7 +154,7 @@ def _unwrap_continuous(cell: SimCell, q_from: np.ndarray, q_to: np.ndarray) -> n
 def _follow(cell: SimCell, waypoints: np.ndarray, duration: float, settle_s: float) -> None:
     """Servo the arm through ``waypoints`` (piecewise-linear in joint space) on one min-jerk time law, so a
     multi-waypoint line starts and stops smoothly without stopping at each waypoint; then settle."""
-    from .robots import joint_trajectory
+    from ..robots import joint_trajectory
     m, d = cell.model, cell.data
     dt = m.opt.timestep
     act = cell.arm.actuator_ids(m)
@@ -173,7 +171,7 @@ def _follow(cell: SimCell, waypoints: np.ndarray, duration: float, settle_s: flo
 
 def _path_duration(cell: SimCell, waypoints: np.ndarray, cart_dist: float, speed: float, speed_scale: float) -> float:
     """Min-jerk duration: average cartesian ``speed`` m/s, but no joint above ``speed_scale`` x its limit."""
-    from .robots import trajectory_duration
+    from ..robots import trajectory_duration
     joint_t = trajectory_duration(cell.arm, np.zeros(cell.arm.dof), np.abs(np.diff(waypoints, axis=0)).sum(0),
                                   speed_scale)
     return max(joint_t, cart_dist / speed)
@@ -187,11 +185,11 @@ def execute_grasp_with_arm(cell: SimCell, grasp: GraspPose, *, speed_scale: floa
     the target (joints at most ``speed_scale`` x their velocity limits) while the gripper opens to the
     planned opening; straight descent at ~``speed`` m/s; close with the gripper's force model
     (:meth:`SimCell.close_gripper`); straight lift of ``protocol.lift``; hold ``protocol.hold_s``; transport
-    and shake (``protocol.transport``). Success: :func:`grasp_sim.trial.judge_lift`. An unreachable grasp
+    and shake (``protocol.transport``). Success: :func:`grasp_sim.executors.common.judge_lift`. An unreachable grasp
     returns success=False with a reason starting "unreachable:" (the arm does not move). A width above the
     gripper's max is clipped to it, and a failure reason says so. ``lift`` overrides ``protocol.lift``.
     """
-    from .robots import UnreachableError
+    from ..robots import UnreachableError
     arm = _require_arm(cell, "execute_grasp_with_arm")
     if not cell.active:
         raise ValueError("execute_grasp_with_arm: the cell has no active objects; call cell.reset(...) first")
@@ -256,25 +254,3 @@ def _transport_with_arm(cell: SimCell) -> None:
             mujoco.mj_step(m, d)
         d.ctrl[act[0]] = q[0]
         mujoco.mj_step(m, d, nstep=int(0.2 / dt))
-
-
-def make_cell(objects: Sequence, gripper: str = "floating", **kwargs) -> SimCell:
-    """A SimCell for ``gripper`` ("floating", "widowx" or "kinova"); ``kwargs`` go to SimCell."""
-    if gripper not in GRIPPERS:
-        raise ValueError(f"make_cell: gripper must be one of {GRIPPERS}, got {gripper!r}")
-    return SimCell(objects, arm=None if gripper == "floating" else gripper, **kwargs)
-
-
-def run_grasp(cell: SimCell, grasp: GraspPose, gripper: str = "floating", **kwargs) -> TrialResult:
-    """Execute ``grasp`` with ``gripper`` ("floating", "widowx" or "kinova"), which must be what ``cell`` was
-    built with (see :func:`make_cell`); ``kwargs`` go to the executor."""
-    if gripper not in GRIPPERS:
-        raise ValueError(f"run_grasp: gripper must be one of {GRIPPERS}, got {gripper!r}")
-    have = "floating" if getattr(cell, "arm", None) is None else cell.arm.name
-    if gripper != have:
-        raise ValueError(f"run_grasp: gripper={gripper!r} but the cell was built with "
-                         f"{'no arm (floating gripper)' if have == 'floating' else f'arm={have!r}'}; "
-                         f"build it with make_cell(objects, {gripper!r})")
-    if gripper == "floating":
-        return execute_grasp(cell, grasp, **kwargs)
-    return execute_grasp_with_arm(cell, grasp, **kwargs)

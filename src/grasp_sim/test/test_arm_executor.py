@@ -15,10 +15,10 @@ except ImportError:
 import mujoco  # noqa: E402
 
 from grasp_sim import GraspPose, SimCell, box_object  # noqa: E402
-from grasp_sim.arm_trial import (execute_grasp_with_arm, make_cell, pad_tip_offset, plan_arm_grasp,  # noqa: E402
+from grasp_sim.executors import (execute_grasp_with_arm, make_cell, pad_tip_offset, plan_arm_grasp,  # noqa: E402
                                  run_grasp)
 from grasp_sim.robots import ARMS, UnreachableError  # noqa: E402
-from grasp_sim.scene import ARM_BASE_DISTANCE  # noqa: E402
+from grasp_sim.cell import ARM_BASE_DISTANCE  # noqa: E402
 
 # Every side inside the gripper's range, whichever face the box rests on:
 # WidowX pads 30..74 mm, Robotiq 2F-85 0..85 mm.

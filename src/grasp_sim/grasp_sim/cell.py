@@ -13,7 +13,7 @@ no prefix) replaces the floating gripper: its base stands on the table on the -x
 facing +x, ``ARM_BASE_DISTANCE`` from the tray centre. ``reset`` puts it at rest with the gripper open:
 by default at the real robot's named pose that clears the camera view (WidowX "Sleep", Kinova "Retract"),
 because at "Home" both arms hang over the tray and hide it from the top-down camera. Trials then run
-through ``grasp_sim.arm_trial``.
+through ``grasp_sim.executors``.
 
 Physics, friction, the gripper's geometry and force model, and the camera come from the sim settings
 (``settings=``, default ``config/sim/realistic.yaml``; see :mod:`grasp_sim.settings`). ``close_gripper``
@@ -264,6 +264,7 @@ class SimCell:
         self.active: list[int] = []
         self.last_settle_steps = 0
         self.last_settled = True
+        self._warnings_seen = [0] * len(self.data.warning)
         self._renderer: _OffscreenRenderer | None = None
         self.reset([])
 
@@ -475,7 +476,7 @@ class SimCell:
 
     def _no_floating_gripper(self, what: str):
         raise RuntimeError(f"SimCell.{what}: this cell has the {self.arm.name} arm instead of the floating gripper; "
-                           f"run trials with grasp_sim.arm_trial.execute_grasp_with_arm (or run_grasp)")
+                           f"run trials with grasp_sim.executors.execute_grasp_with_arm (or run_grasp)")
 
     def set_arm_pose(self, q: Sequence[float] | None = None, opening: float | None = None) -> None:
         """Arm cells: teleport the arm to joint positions ``q`` (default: ``arm_rest_q``) at rest, the gripper
@@ -526,8 +527,29 @@ class SimCell:
             d.qpos[self._obj_qadr[i]:self._obj_qadr[i] + 7] = [xy[0], xy[1], z, *(q / np.linalg.norm(q))]
             z += r + 0.01
         mujoco.mj_forward(m, d)
-        self.last_settled, self.last_settle_steps = (self._settle() if idx else (True, 0))
+        self._mark_physics()
+        self.settle()
         return list(idx)
+
+    def settle(self) -> bool:
+        """Step until the active objects are at rest, at most ``physics.settle_max_time``: after a drop, a
+        removal or a failed grasp, before the next render. Returns whether they came to rest (also
+        ``last_settled``; a scene that does not is not a fair test of a grasp)."""
+        self.last_settled, self.last_settle_steps = self._settle() if self.active else (True, 0)
+        return self.last_settled
+
+    def _mark_physics(self) -> None:
+        self._warnings_seen = [int(w.number) for w in self.data.warning]
+
+    def physics_problems(self) -> list[str]:
+        """What broke in the physics since the last call, reset or restore: MuJoCo warnings (bad qacc, contact
+        buffer full, ...) and a non-finite state. Empty when the simulation can be trusted."""
+        out = [f"MuJoCo warning {mujoco.mjtWarning(k).name} x{int(w.number) - seen}"
+               for k, (w, seen) in enumerate(zip(self.data.warning, self._warnings_seen)) if int(w.number) > seen]
+        if not (np.isfinite(self.data.qpos).all() and np.isfinite(self.data.qvel).all()):
+            out.append("non-finite state (qpos/qvel)")
+        self._mark_physics()
+        return out
 
     def _settle(self, lin_tol: float = 0.005, ang_tol: float = 0.05, check_every: int = 10,
                 quiet_checks: int = 5) -> tuple[bool, int]:
@@ -541,7 +563,7 @@ class SimCell:
             quiet = quiet + 1 if (np.abs(v[:, :3]).max() < lin_tol and np.abs(v[:, 3:]).max() < ang_tol) else 0
             if quiet >= quiet_checks:
                 return True, steps
-        warnings.warn(f"SimCell.reset: objects still moving after {self.settle_max_time} s (step cap)", stacklevel=3)
+        warnings.warn(f"SimCell.settle: objects still moving after {self.settle_max_time} s (step cap)", stacklevel=3)
         return False, steps
 
     def remove_object(self, i: int) -> None:
@@ -568,6 +590,7 @@ class SimCell:
         self.model.body_gravcomp[:] = snap["gravcomp"]
         self.active = list(snap["active"])
         mujoco.mj_forward(self.model, self.data)
+        self._mark_physics()
 
     def step(self, n: int = 1) -> None:
         mujoco.mj_step(self.model, self.data, nstep=int(n))

@@ -1,0 +1,37 @@
+"""What every executor shares: the depth and opening it carries out, and the success rule.
+
+All figures come from the cell's settings (``cell.settings``, config/sim/*.yaml): ``protocol`` (opening
+margin, default approach depth, the success rule).
+"""
+from __future__ import annotations
+
+from ..cell import SimCell
+from ..world_grasp import GraspPose, TrialResult
+
+
+def grasp_depth(cell: SimCell, grasp: GraspPose) -> float:
+    """The fingertip depth below the grasp point that is executed: the grasp's own, else the default."""
+    return cell.settings.protocol.default_grasp_depth if grasp.depth_m is None else grasp.depth_m
+
+
+def planned_opening(cell: SimCell, grasp: GraspPose, max_opening: float) -> tuple[float, bool]:
+    """(opening, clipped): the grasp's width + the settings' open margin (``protocol.open_margin``, by default
+    ``labels.width_tolerance``), capped at the gripper's max."""
+    want = grasp.width_m + cell.settings.open_margin
+    return min(want, max_opening), want > max_opening
+
+
+def judge_lift(cell: SimCell, z0: dict[int, float], note: str = "") -> TrialResult:
+    """The success rule (``protocol.success``): some object rose more than ``min_rise`` (from heights ``z0``)
+    and, with ``both_pads``, touches both pads. ``note`` is appended to a failure's reason."""
+    rule = cell.settings.protocol.success
+    rise = {i: cell.object_pose(i)[0][2] - z0[i] for i in cell.active}
+    best = max(rise, key=rise.get)
+    dz = float(rise[best])
+    if dz <= rule.min_rise:
+        return TrialResult(False, dz, f"no object lifted (max rise {dz * 100:.1f} cm <= {rule.min_rise * 100:.0f} cm)"
+                           + note, best if dz > 0.005 else None)
+    left, right = cell.finger_contacts(best)
+    if rule.both_pads and not (left and right):
+        return TrialResult(False, dz, "object rose but is not held between both fingers" + note, best)
+    return TrialResult(True, dz, "lifted and held", best)

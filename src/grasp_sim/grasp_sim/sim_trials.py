@@ -1,0 +1,228 @@
+"""The simulated arena of the trial protocols: what one trial or one cluttered scene does in the cell.
+
+- :class:`SimTrialExecutor` is the :class:`grasp_sim.protocol.TrialExecutor` of the per-object (EGAD)
+  protocol: reset re-drops the object, attempt renders, predicts, maps the best grasp into the world
+  (hand-eye error, label approach depth) and executes it with the cell's gripper.
+- :func:`run_clutter_scene` runs PLGP's bin-picking procedure on one scene and returns the counts that
+  :func:`grasp_sim.metrics.clutter_measures` turns into SR, PC and AP.
+
+Both report an attempt whose physics broke (MuJoCo warnings, a non-finite state) or whose scene never
+came to rest as *invalid*: it is kept in the record (``invalid_runs``), re-run from a fresh drop up to
+``protocol.invalid_retries`` times, and never counted (:func:`grasp_sim.metrics.valid`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from .camera import DepthNoise, perturbed_pose
+from .cell import SimCell
+from .executors import make_cell, run_grasp
+from .label_depth import label_approach_depth, label_gripper
+from .objects import ObjectSpec
+from .seeds import DROP, HAND_EYE, scene_seed, trial_seed
+from .settings import SimSettings
+from .world_grasp import image_grasp_to_world
+
+
+def make_predictor(model: str, random_weights: int | None = None, backend: str = "torch", precision: str = "fp32"):
+    """A GraspPredictor for the model file; with ``random_weights`` the same network, untrained (a floor)."""
+    import torch
+    from grasp_perception.inference import GraspPredictor
+    from grasp_perception.model_io import build_from_card, load_card
+
+    if random_weights is None:
+        return GraspPredictor(model, device="cpu", backend=backend, precision=precision)
+    torch.manual_seed(random_weights)
+    card = load_card(model)
+    return GraspPredictor((build_from_card(card).eval(), card), device="cpu", backend=backend, precision=precision)
+
+
+def make_trial_cell(objects: list[ObjectSpec], gripper: str, settings: SimSettings, seed: int) -> SimCell:
+    """The trials' cell: ``gripper``, ``settings``, the settings' depth noise (if enabled)."""
+    noise = settings.camera.depth_noise
+    return make_cell(objects, gripper, seed=seed, settings=settings,
+                     depth_noise=DepthNoise.from_settings(noise, seed) if noise.enabled else None)
+
+
+def world_grasp(obs, g, camera_pose: np.ndarray | None = None):
+    """The world pose of image grasp ``g`` seen in observation ``obs`` (ValueError if it has none), mapped
+    with ``camera_pose`` (the calibration the robot believes; default the exact pose)."""
+    pose = obs.camera_pose if camera_pose is None else camera_pose
+    return image_grasp_to_world(g.u, g.v, g.angle, g.width, obs.depth, obs.intrinsics, pose)
+
+
+def calibrated_camera_pose(cell: SimCell, obs, seed: int) -> np.ndarray:
+    """The camera pose the robot believes: the true one with the settings' hand-eye error (seeded)."""
+    he = cell.settings.camera.hand_eye
+    return perturbed_pose(obs.camera_pose, he.translation_sigma, he.rotation_sigma_deg, np.random.default_rng(seed))
+
+
+def planned_grasp(cell: SimCell, obs, g, gripper: str, seed: int):
+    """(world GraspPose with its approach depth, how the depth was chosen) for image grasp ``g``.
+
+    ``protocol.approach_depth: label`` runs the label search at the grasp's pixel on the observed depth
+    with ``gripper``'s geometry (:func:`grasp_sim.label_depth.label_approach_depth`); a grasp the search
+    rejects, and ``fixed``, get ``protocol.default_grasp_depth``. Raises ValueError for a grasp without
+    a world pose."""
+    world = world_grasp(obs, g, calibrated_camera_pose(cell, obs, seed))
+    if cell.settings.protocol.approach_depth != "label":
+        return world, "fixed"
+    depth, flags = label_approach_depth(obs.depth, obs.intrinsics, g.u, g.v, g.angle,
+                                        label_gripper(cell.settings, gripper))
+    if depth is None:
+        return world, f"default (label search rejects it: flags {flags})"
+    return dataclasses.replace(world, depth_m=depth), "label"
+
+
+def _invalid_reason(cell: SimCell, settled: bool) -> str | None:
+    problems = cell.physics_problems()
+    if not settled:
+        problems.insert(0, f"scene still moving after {cell.settings.physics.settle_max_time} s")
+    return "; ".join(problems) or None
+
+
+class SimTrialExecutor:
+    """The protocol's TrialExecutor in simulation: reset re-drops the object, attempt grasps it.
+
+    Seeds are keyed by object name (:mod:`grasp_sim.seeds`). After each attempt, ``last`` holds the
+    observation and prediction (for overlays).
+    """
+
+    def __init__(self, cell: SimCell, predictor, gripper: str, seed: int):
+        self.cell, self.predictor, self.gripper, self.seed = cell, predictor, gripper, seed
+        self.last: dict = {}
+        self._reset_ms = float("nan")
+
+    def reset(self, object_index: int, trial: int, retry: int = 0) -> None:
+        """Drop object ``object_index`` at a random pose seeded by (seed, object name, trial, retry)."""
+        t0 = time.perf_counter()
+        name = self.cell.objects[object_index].name
+        self.cell.reset(object_index, seed=trial_seed(self.seed, name, trial, DROP, retry))
+        self._reset_ms = 1e3 * (time.perf_counter() - t0)
+
+    def attempt(self, object_index: int, trial: int) -> dict:
+        """One valid attempt if the physics allows: an invalid one is re-run from a fresh drop (up to
+        ``protocol.invalid_retries`` times) and kept under ``invalid_runs``; if none is valid the record
+        has ``invalid`` set and is never counted."""
+        invalid_runs = []
+        for retry in range(self.cell.settings.protocol.invalid_retries + 1):
+            if retry:
+                self.reset(object_index, trial, retry)
+            record = self._attempt_once(object_index, trial, retry)
+            if not record.get("invalid"):
+                break
+            invalid_runs.append({"retry": retry, "reason": record["invalid"]})
+        if invalid_runs:
+            record["invalid_runs"] = invalid_runs
+        return record
+
+    def _attempt_once(self, object_index: int, trial: int, retry: int) -> dict:
+        """Render, predict the best grasp, map it into the world (calibration error, label depth), execute it."""
+        cell = self.cell
+        name = cell.objects[object_index].name
+        settled = cell.last_settled
+        t1 = time.perf_counter()
+        obs = cell.render()
+        t2 = time.perf_counter()
+        pred = self.predictor.predict(obs.depth, rgb=obs.rgb, top_k=1)
+        t3 = time.perf_counter()
+        record = {"success": False}
+        if not pred.grasps:
+            record["reason"] = "no grasp predicted"
+        else:
+            g = pred.grasps[0]
+            record.update(u=g.u, v=g.v, angle=g.angle, width_px=g.width, quality=g.quality)
+            try:
+                world, depth_source = planned_grasp(cell, obs, g, self.gripper,
+                                                    trial_seed(self.seed, name, trial, HAND_EYE, retry))
+            except ValueError as exc:
+                record["reason"] = f"invalid grasp: {exc}"
+            else:
+                result = run_grasp(cell, world, self.gripper)
+                record.update(success=bool(result.success), reason=result.reason, lift_m=result.lift_height,
+                              position=list(world.position), yaw=world.yaw, width_m=world.width_m,
+                              depth_m=world.depth_m, depth_source=depth_source, fingertip_z=result.fingertip_z)
+        invalid = _invalid_reason(cell, settled)
+        if invalid:
+            record.update(success=False, invalid=invalid)
+        record["contact_mu"] = cell.contact_mu
+        t4 = time.perf_counter()
+        record["ms"] = {"reset": self._reset_ms, "render": 1e3 * (t2 - t1), "inference": 1e3 * (t3 - t2),
+                        "grasp": 1e3 * (t4 - t3)}
+        self.last = {"obs": obs, "pred": pred}
+        return record
+
+
+def _try(cell: SimCell, obs, g, gripper: str, seed: int):
+    """Execute image grasp ``g``; the TrialResult, or None when it has no world pose."""
+    try:
+        world, _ = planned_grasp(cell, obs, g, gripper, seed)
+    except ValueError:
+        return None
+    return run_grasp(cell, world, gripper)
+
+
+def run_clutter_scene(cell: SimCell, predictor, scene: int, *, n_objects: int, gripper: str, seed: int) -> dict:
+    """PLGP's bin-picking procedure on one cluttered scene (``protocol.clutter`` of the cell's settings).
+
+    AP: the top ``ap_top_k`` grasps of the first image (dense candidates, or peaks), each tried from the
+    scene's initial state; missing candidates count as failures. SR / PC: pick with the first-ranked grasp,
+    removing each lifted object and letting the rest settle before the next image, until the scene is empty
+    or ``max_failures`` grasps in a row fail. Returns the counts (see :func:`grasp_sim.metrics.clutter_measures`);
+    a scene whose physics broke is re-run from a new drop (``protocol.invalid_retries``) and otherwise
+    returned with ``invalid`` set.
+    """
+    invalid_runs = []
+    for retry in range(cell.settings.protocol.invalid_retries + 1):
+        record = _clutter_scene_once(cell, predictor, scene, n_objects, gripper, seed, retry)
+        if not record.get("invalid"):
+            break
+        invalid_runs.append({"retry": retry, "reason": record["invalid"]})
+    if invalid_runs:
+        record["invalid_runs"] = invalid_runs
+    return record
+
+
+def _clutter_scene_once(cell: SimCell, predictor, scene: int, n_objects: int, gripper: str, seed: int,
+                        retry: int) -> dict:
+    cfg = cell.settings.protocol.clutter
+    rng = np.random.default_rng([seed, scene])
+    chosen = sorted(rng.choice(len(cell.objects), size=n_objects, replace=False).tolist())
+    cell.reset(chosen, seed=scene_seed(seed, scene, DROP, retry=retry))
+    problems = [] if cell.last_settled else ["the dropped scene never came to rest"]
+    start = cell.snapshot()
+    obs = cell.render()
+    ranked = predictor.predict(obs.depth, rgb=obs.rgb, top_k=cfg.ap_top_k, dense=cfg.ap_candidates == "dense").grasps
+    ap_hits = 0
+    for k, g in enumerate(ranked):
+        cell.restore(start)
+        result = _try(cell, obs, g, gripper, scene_seed(seed, scene, HAND_EYE, k, retry))
+        ap_hits += int(bool(result and result.success))
+        problems += cell.physics_problems()
+    cell.restore(start)
+    attempts = picked = failures_in_row = 0
+    while cell.active and failures_in_row < cfg.max_failures:
+        cell.park_gripper()
+        if not cell.settle():  # after a removal or a failed grasp the rest may still move
+            problems.append(f"scene still moving before attempt {attempts + 1}")
+        obs = cell.render()
+        pred = predictor.predict(obs.depth, rgb=obs.rgb, top_k=1).grasps
+        attempts += 1
+        result = (_try(cell, obs, pred[0], gripper, scene_seed(seed, scene, HAND_EYE, 1000 + attempts, retry))
+                  if pred else None)
+        problems += cell.physics_problems()
+        if result and result.success and result.object_index in cell.active:
+            picked += 1
+            failures_in_row = 0
+            cell.remove_object(result.object_index)
+        else:
+            failures_in_row += 1
+    record = {"scene": scene, "objects": [cell.objects[i].name for i in chosen], "n_objects": n_objects,
+              "attempts": attempts, "picked": picked, "ap_hits": ap_hits, "ap_top_k": cfg.ap_top_k,
+              "ap_candidates": cfg.ap_candidates, "ap_ranked": len(ranked), "contact_mu": cell.contact_mu}
+    if problems:
+        record["invalid"] = "; ".join(dict.fromkeys(problems))
+    return record
