@@ -12,7 +12,7 @@ TRIALS ?= 3
 SETUP ?= widowx
 DEMO_REPORT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: setup test demo bench clean-venv
+.PHONY: setup test demo bench eval clean-venv
 
 setup:
 	@bash scripts/setup.sh
@@ -30,6 +30,13 @@ bench: setup
 	$(IN_ENV) python -m grasp_perception.benchmark $(BENCH_ARGS)
 	$(IN_ENV) python benchmarks/bench_sim.py
 	$(IN_ENV) python benchmarks/bench_plan_grasp.py
+
+# `make eval MODEL=models/default` = the standard simulated matrix (EGAD x 3 grippers, clutter 5 and 15, friction
+# sweep; hours on 2 cores, resumable); `make eval EVAL_ARGS=--quick` in a few minutes.
+MODEL ?= default
+EVAL_ARGS ?=
+eval: setup
+	$(IN_ENV) python -m grasp_sim.benchmark --model $(MODEL) $(EVAL_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -115,3 +115,28 @@ def perturbed_pose(pose: np.ndarray, translation_sigma: float, rotation_sigma_de
         R, _ = cv2.Rodrigues(rvec)
         out[:3, :3] = R @ out[:3, :3]
     return out
+
+
+def look_at_camera_pose(position, target=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """world_T_optical of a camera at ``position`` looking at ``target``, image +v as close to world -y as the
+    view allows (so a camera straight above has image +u = world +x, as ``top_down_camera_pose``)."""
+    pos, tgt = np.asarray(position, float), np.asarray(target, float)
+    z = tgt - pos
+    if np.linalg.norm(z) < 1e-9:
+        raise ValueError(f"look_at_camera_pose: position and target coincide ({pos.tolist()})")
+    z /= np.linalg.norm(z)
+    x = np.cross([0.0, -1.0, 0.0], z)
+    if np.linalg.norm(x) < 1e-6:
+        raise ValueError("look_at_camera_pose: the view direction is along world y; no image orientation is defined")
+    x /= np.linalg.norm(x)
+    T = np.eye(4)
+    T[:3, :3] = np.column_stack([x, np.cross(z, x), z])
+    T[:3, 3] = pos
+    return T
+
+
+def random_viewpoint(height: float, max_offset: float, rng: np.random.Generator) -> np.ndarray:
+    """PLGP's viewpoint (eqs. 2-4): the camera ``height`` above the tray, moved by (a1, a2) drawn uniformly
+    in [-max_offset, max_offset]^2, looking at the tray centre."""
+    dx, dy = rng.uniform(-max_offset, max_offset, 2) if max_offset > 0 else (0.0, 0.0)
+    return look_at_camera_pose((dx, dy, height))

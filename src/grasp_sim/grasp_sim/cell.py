@@ -98,6 +98,15 @@ def _quat_from_matrix(R: np.ndarray) -> np.ndarray:
     return q
 
 
+def hand_quat(approach: Sequence[float], closing: Sequence[float]) -> np.ndarray:
+    """The floating hand's orientation (wxyz) for a grasp: its fingers extend along hand +z, so hand z points
+    back along the ``approach``; they open along hand x = ``closing`` (perpendicular to the approach)."""
+    z = -np.asarray(approach, float) / np.linalg.norm(approach)
+    x = np.asarray(closing, float) - (np.asarray(closing, float) @ z) * z
+    x /= np.linalg.norm(x)
+    return _quat_from_matrix(np.column_stack([x, np.cross(z, x), z]))
+
+
 def yaw_quat(yaw: float) -> np.ndarray:
     return np.array([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
 
@@ -623,12 +632,13 @@ class SimCell:
             return self.set_arm_pose()
         self.teleport_gripper(self.park_position, 0.0, self.gripper.max_opening)
 
-    def teleport_gripper(self, position: Sequence[float], yaw: float, opening: float) -> None:
-        """Place the hand (fingertip centre) at ``position`` with ``yaw`` and finger ``opening``, at rest."""
+    def teleport_gripper(self, position: Sequence[float], yaw: float, opening: float, quat=None) -> None:
+        """Place the hand (fingertip centre) at ``position`` with ``yaw`` (or the full orientation ``quat``,
+        wxyz; see :func:`hand_quat`) and finger ``opening``, at rest."""
         if self.arm is not None:
             self._no_floating_gripper("teleport_gripper")
         d = self.data
-        q = yaw_quat(yaw)
+        q = yaw_quat(yaw) if quat is None else np.asarray(quat, float)
         d.mocap_pos[self._mocap], d.mocap_quat[self._mocap] = position, q
         a = self._hand_qadr
         d.qpos[a:a + 3], d.qpos[a + 3:a + 7] = position, q
@@ -639,11 +649,12 @@ class SimCell:
         self.grip.command_width(d, 2 * half)
         mujoco.mj_forward(self.model, d)
 
-    def set_gripper_target(self, position: Sequence[float], yaw: float) -> None:
+    def set_gripper_target(self, position: Sequence[float], yaw: float, quat=None) -> None:
+        """Where the hand's weld pulls it: ``position`` with ``yaw`` (or the orientation ``quat``, wxyz)."""
         if self.arm is not None:
             self._no_floating_gripper("set_gripper_target")
         self.data.mocap_pos[self._mocap] = position
-        self.data.mocap_quat[self._mocap] = yaw_quat(yaw)
+        self.data.mocap_quat[self._mocap] = yaw_quat(yaw) if quat is None else quat
 
     def set_opening(self, opening: float) -> None:
         """Servo the fingers to ``opening`` (clipped to the stroke); to grasp, use :meth:`close_gripper`."""
@@ -675,6 +686,18 @@ class SimCell:
         return left, right
 
     # ------------------------------------------------------------------------------------- camera
+    def set_camera_pose(self, camera_pose: np.ndarray) -> None:
+        """Move the scene camera (world_T_optical) without rebuilding the model: a trial's random viewpoint."""
+        T = np.array(camera_pose, dtype=np.float64)
+        if T.shape != (4, 4) or not np.allclose(T[:3, :3].T @ T[:3, :3], np.eye(3), atol=1e-6):
+            raise ValueError("SimCell.set_camera_pose: camera_pose must be a 4x4 rigid transform (world_T_camera, "
+                             "optical frame)")
+        cid = self._camera_id("scene")
+        self.model.cam_pos[cid] = T[:3, 3]
+        self.model.cam_quat[cid] = _quat_from_matrix(T[:3, :3] @ _OPT_FROM_MJ)
+        self.camera_pose = T
+        mujoco.mj_forward(self.model, self.data)
+
     def camera_pose_now(self, camera: str = "scene") -> np.ndarray:
         cid = self._camera_id(camera)
         T = np.eye(4)

@@ -14,7 +14,7 @@ import numpy as np
 from grasp_perception.geometry import invert_transform, make_transform
 from grasp_perception.handeye import HandEyeCalibration, eye_on_base_from_camera_pose
 
-from .camera import DepthNoise
+from .camera import DepthNoise, look_at_camera_pose
 from .cell import ARM_BASE_DISTANCE, SimCell
 
 
@@ -50,11 +50,7 @@ class CellSettings:
 def camera_pose(height: float, tilt_deg: float = 0.0) -> np.ndarray:
     """world_T_optical of a camera ``height`` above the tray plane, tilted ``tilt_deg`` from vertical about
     world y and looking at the tray centre; at 0 it is ``top_down_camera_pose(height)``."""
-    t = math.radians(tilt_deg)
-    pos = np.array([height * math.tan(t), 0.0, height])
-    z = -pos / np.linalg.norm(pos)
-    y = np.array([0.0, -1.0, 0.0])
-    return make_transform(np.column_stack([np.cross(y, z), y, z]), pos)
+    return look_at_camera_pose((height * math.tan(math.radians(tilt_deg)), 0.0, height))
 
 
 def world_T_base(arm: str) -> np.ndarray:

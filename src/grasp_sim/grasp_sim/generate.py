@@ -7,11 +7,17 @@ The cell, the object sizes and densities, the camera and its noise model, and th
 (the gripper whose geometry the labels are searched for).
 
 Each scene drops 1..--max-objects objects from the pool into the tray, lets them settle, renders
-the top-down RGB-D camera and computes PLGP labels (``labels.generate_labels``) on the *clean*
+the RGB-D camera and computes PLGP labels (``labels.generate_labels``) on the *clean*
 rendered depth with the segmentation as object ids. It is written as a Jacquard scene: RGB,
 perfect depth = clean depth, stereo depth = the PLGP noise model's depth, mask = object pixels,
 grasps = labels (at most --max-grasps-per-scene, drawn at random). Scenes without a label are not
 written; they are counted and listed in ``DIR/no_label_scenes.txt``.
+
+With ``camera.viewpoints.random`` (the realistic profile) every dropped scene is rendered from
+``views_per_scene`` random viewpoints (PLGP: 5; the camera moves in x-y at its height and looks at the tray
+centre); each view is one image index, images ``k*V .. k*V+V-1`` being the views of dropped scene ``k``, and
+its labels approach along that view's optical axis, as PLGP's do. ``--scenes`` counts images.
+``DIR/camera_poses.jsonl`` holds the camera pose (world_T_optical) of every written image.
 
 Layout (``JacquardSource(DIR)`` reads it; its object id is the folder name, so object-wise splits
 work)::
@@ -46,7 +52,7 @@ import numpy as np
 from grasp_perception.datasets.jacquard import parse_jacquard_grasps, write_jacquard_scene
 from tqdm import tqdm
 
-from .camera import DepthNoise
+from .camera import DepthNoise, random_viewpoint
 from .label_depth import label_gripper
 from .labels import LabelParams, generate_labels, subsample
 from .objects import FROM_SETTINGS, ObjectSpec, load_mesh_objects, procedural_objects
@@ -55,6 +61,7 @@ from .settings import GRIPPER_NAMES, SimSettings, load_sim_settings
 
 STATUS_FILE = "generation.json"
 NO_LABEL_FILE = "no_label_scenes.txt"
+CAMERA_FILE = "camera_poses.jsonl"
 PREVIEW_FILE = "preview.png"
 _GRASPS_SUFFIX = "_grasps.txt"
 _PART = ".part"  # in-flight files: JacquardSource only indexes names ending in _grasps.txt
@@ -92,6 +99,20 @@ def load_pool(objects: str, *, pool_size: int, seed: int, max_extent: float | No
     return pool
 
 
+def views_per_scene(settings) -> int:
+    """Images rendered of each dropped scene: ``camera.viewpoints.views_per_scene`` with random viewpoints
+    (PLGP: 5), else 1 (the fixed camera would render the same image again)."""
+    vp = settings.camera.viewpoints
+    return vp.views_per_scene if vp.random else 1
+
+
+def physical_scene(index: int, views: int) -> tuple[int, int]:
+    """(dropped scene, view) of image ``index``: images ``k * views .. k * views + views - 1`` are the views of
+    dropped scene ``k``, so they share its objects, its drop and (for clutter) its folder, and an object-wise
+    split never puts two views of one scene on both sides."""
+    return index // views, index % views
+
+
 def scene_objects(seed: int, index: int, pool_size: int, max_objects: int) -> list[int]:
     """Pool indices of scene ``index``: 1..max_objects distinct objects, from (seed, index) only."""
     rng = np.random.default_rng([seed, index, 0])
@@ -119,6 +140,7 @@ class SceneGenerator:
         self.seed, self.max_objects, self.max_grasps = seed, max_objects, max_grasps
         settings = load_sim_settings(sim_config)
         # seed=None: every reset below is seeded per scene, so the cell's own generator is never used
+        self.camera_height = settings.camera.height if camera_height is None else camera_height
         self.cell = SimCell(pool, seed=None, settings=settings, camera_height=camera_height,
                             depth_noise=DepthNoise.from_settings(dataclasses.replace(settings.camera.depth_noise,
                                                                                      enabled=True)))
@@ -128,10 +150,15 @@ class SceneGenerator:
 
     def run(self, index: int) -> dict:
         t0 = time.perf_counter()
-        idx = scene_objects(self.seed, index, len(self.pool), self.max_objects)
+        scene, view = physical_scene(index, views_per_scene(self.cell.settings))
+        idx = scene_objects(self.seed, scene, len(self.pool), self.max_objects)
         names = [self.pool[k].name for k in idx]
-        object_id = scene_object_id(index, names)
-        reset_seed = int(np.random.SeedSequence([self.seed, index, 2]).generate_state(1)[0])
+        object_id = scene_object_id(scene, names)
+        vp = self.cell.settings.camera.viewpoints
+        if vp.random:  # PLGP's random viewpoint of this view
+            self.cell.set_camera_pose(random_viewpoint(self.camera_height, vp.max_offset,
+                                                       np.random.default_rng([self.seed, scene, view, 3])))
+        reset_seed = int(np.random.SeedSequence([self.seed, scene, 2]).generate_state(1)[0])
         with warnings.catch_warnings():  # a slow settle is counted, not printed over the progress bar
             warnings.simplefilter("ignore")
             self.cell.reset(idx, seed=reset_seed)
@@ -142,7 +169,8 @@ class SceneGenerator:
         result = generate_labels(obs.depth_clean, k.fx, k.fy, k.cx, k.cy, ids,
                                  gripper=self.gripper, params=self.params)
         grasps = subsample(result.grasps, self.max_grasps, np.random.default_rng([self.seed, index, 1]))
-        record = {"index": index, "object_id": object_id, "objects": names, "dense_labels": len(result.grasps),
+        record = {"index": index, "scene": scene, "view": view, "object_id": object_id, "objects": names,
+                  "camera_pose": np.round(obs.camera_pose, 6).tolist(), "dense_labels": len(result.grasps),
                   "labels": len(grasps), "settled": bool(self.cell.last_settled), "written": bool(grasps)}
         if grasps:
             self._write(index, object_id, obs, seg >= 0, grasps)
@@ -309,9 +337,13 @@ def generate(*, out, scenes: int, objects: str = "procedural", workers: int = 1,
     no_label_path = out / NO_LABEL_FILE
     no_label = {int(x) for x in no_label_path.read_text().split()} if no_label_path.exists() else set()
     indices = range(start, start + scenes)
-    present = {i for i in indices
-               if grasps_path(out, i, scene_object_id(i, [names[k] for k in scene_objects(seed, i, len(pool),
-                                                                                            max_objects)])).exists()}
+    views = views_per_scene(settings)
+
+    def object_id(i: int) -> str:
+        scene = physical_scene(i, views)[0]
+        return scene_object_id(scene, [names[k] for k in scene_objects(seed, scene, len(pool), max_objects)])
+
+    present = {i for i in indices if grasps_path(out, i, object_id(i)).exists()}
     todo = [i for i in indices if i not in present and i not in no_label]
     status = {"status": "running", "args": args, "pool": {"size": len(pool), "names": names},
               "gripper": dataclasses.asdict(label_gripper(settings, gripper)),
@@ -336,6 +368,8 @@ def generate(*, out, scenes: int, objects: str = "procedural", workers: int = 1,
             if r["written"]:
                 counts["written"] += 1
                 labels += r["labels"]
+                with open(out / CAMERA_FILE, "a") as cameras:  # world_T_optical of each written image
+                    cameras.write(json.dumps({k: r[k] for k in ("index", "scene", "view", "camera_pose")}) + "\n")
             else:
                 counts["skipped_no_label"] += 1
                 with open(no_label_path, "a") as skipped_log:  # so --resume does not retry it

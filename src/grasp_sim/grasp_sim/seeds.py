@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 
 # What a seed is for: one stream each, so that e.g. the hand-eye error does not follow the drop pose.
-DROP, HAND_EYE, RETRY = 0, 1, 2
+DROP, HAND_EYE, VIEW = 0, 1, 2
 
 
 def name_key(name: str) -> int:

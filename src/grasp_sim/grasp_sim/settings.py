@@ -112,9 +112,17 @@ class HandEyeSettings:
 
 
 @dataclass(frozen=True)
+class ViewpointSettings:
+    random: bool
+    max_offset: float
+    views_per_scene: int
+
+
+@dataclass(frozen=True)
 class CameraSettings:
     height: float
     tilt_deg: float
+    viewpoints: ViewpointSettings
     intrinsics: str
     depth_noise: DepthNoiseSettings
     hand_eye: HandEyeSettings
@@ -148,6 +156,7 @@ class ProtocolSettings:
     invalid_retries: int
     friction: list
     open_margin: typing.Optional[float]
+    approach: str
     approach_depth: str
     default_grasp_depth: float
     lift: float
@@ -302,6 +311,9 @@ def _check(s: SimSettings, source: str) -> None:
     from grasp_perception.geometry import CameraIntrinsics
     if not callable(getattr(CameraIntrinsics, c.intrinsics, None)):
         bad("camera.intrinsics", "a CameraIntrinsics constructor name (e.g. realsense_d435_color)", c.intrinsics)
+    positive("camera.viewpoints.max_offset", c.viewpoints.max_offset, allow_zero=True)
+    if c.viewpoints.views_per_scene < 1:
+        bad("camera.viewpoints.views_per_scene", ">= 1", c.viewpoints.views_per_scene)
     n = c.depth_noise
     for key in ("sigma_base", "sigma_z2"):
         positive(f"camera.depth_noise.{key}", getattr(n, key), allow_zero=True)
@@ -321,6 +333,8 @@ def _check(s: SimSettings, source: str) -> None:
         bad("protocol.friction", "distinct values > 0 (or [] for no sweep)", r.friction)
     if r.open_margin is not None:
         positive("protocol.open_margin", r.open_margin, allow_zero=True)
+    if r.approach not in ("camera", "vertical"):
+        bad("protocol.approach", "camera or vertical", r.approach)
     if r.approach_depth not in ("label", "fixed"):
         bad("protocol.approach_depth", "label or fixed", r.approach_depth)
     positive("protocol.default_grasp_depth", r.default_grasp_depth, allow_zero=True)

@@ -17,12 +17,12 @@ import time
 
 import numpy as np
 
-from .camera import DepthNoise, perturbed_pose
+from .camera import DepthNoise, perturbed_pose, random_viewpoint
 from .cell import SimCell
 from .executors import make_cell, run_grasp
 from .label_depth import label_approach_depth, label_gripper
 from .objects import ObjectSpec
-from .seeds import DROP, HAND_EYE, scene_seed, trial_seed
+from .seeds import DROP, HAND_EYE, VIEW, scene_seed, trial_seed
 from .settings import SimSettings
 from .world_grasp import image_grasp_to_world
 
@@ -47,11 +47,20 @@ def make_trial_cell(objects: list[ObjectSpec], gripper: str, settings: SimSettin
                      depth_noise=DepthNoise.from_settings(noise, seed) if noise.enabled else None)
 
 
-def world_grasp(obs, g, camera_pose: np.ndarray | None = None):
+def world_grasp(obs, g, camera_pose: np.ndarray | None = None, approach: str = "camera"):
     """The world pose of image grasp ``g`` seen in observation ``obs`` (ValueError if it has none), mapped
-    with ``camera_pose`` (the calibration the robot believes; default the exact pose)."""
+    with ``camera_pose`` (the calibration the robot believes; default the exact pose), approaching along the
+    camera axis or vertically (``protocol.approach``)."""
     pose = obs.camera_pose if camera_pose is None else camera_pose
-    return image_grasp_to_world(g.u, g.v, g.angle, g.width, obs.depth, obs.intrinsics, pose)
+    return image_grasp_to_world(g.u, g.v, g.angle, g.width, obs.depth, obs.intrinsics, pose, approach=approach)
+
+
+def set_viewpoint(cell: SimCell, seed: int) -> None:
+    """With ``camera.viewpoints.random``, move the camera to PLGP's random viewpoint for ``seed``; else keep
+    the cell's fixed camera."""
+    vp, cam = cell.settings.camera.viewpoints, cell.settings.camera
+    if vp.random:
+        cell.set_camera_pose(random_viewpoint(cam.height, vp.max_offset, np.random.default_rng(seed)))
 
 
 def calibrated_camera_pose(cell: SimCell, obs, seed: int) -> np.ndarray:
@@ -67,7 +76,7 @@ def planned_grasp(cell: SimCell, obs, g, gripper: str, seed: int):
     with ``gripper``'s geometry (:func:`grasp_sim.label_depth.label_approach_depth`); a grasp the search
     rejects, and ``fixed``, get ``protocol.default_grasp_depth``. Raises ValueError for a grasp without
     a world pose."""
-    world = world_grasp(obs, g, calibrated_camera_pose(cell, obs, seed))
+    world = world_grasp(obs, g, calibrated_camera_pose(cell, obs, seed), cell.settings.protocol.approach)
     if cell.settings.protocol.approach_depth != "label":
         return world, "fixed"
     depth, flags = label_approach_depth(obs.depth, obs.intrinsics, g.u, g.v, g.angle,
@@ -97,9 +106,11 @@ class SimTrialExecutor:
         self._reset_ms = float("nan")
 
     def reset(self, object_index: int, trial: int, retry: int = 0) -> None:
-        """Drop object ``object_index`` at a random pose seeded by (seed, object name, trial, retry)."""
+        """Drop object ``object_index`` at a random pose seeded by (seed, object name, trial, retry), seen from
+        that trial's viewpoint (``camera.viewpoints``)."""
         t0 = time.perf_counter()
         name = self.cell.objects[object_index].name
+        set_viewpoint(self.cell, trial_seed(self.seed, name, trial, VIEW, retry))
         self.cell.reset(object_index, seed=trial_seed(self.seed, name, trial, DROP, retry))
         self._reset_ms = 1e3 * (time.perf_counter() - t0)
 
@@ -143,7 +154,8 @@ class SimTrialExecutor:
             else:
                 result = run_grasp(cell, world, self.gripper)
                 record.update(success=bool(result.success), reason=result.reason, lift_m=result.lift_height,
-                              position=list(world.position), yaw=world.yaw, width_m=world.width_m,
+                              position=list(world.position), yaw=world.yaw, approach=list(world.approach),
+                              width_m=world.width_m,
                               depth_m=world.depth_m, depth_source=depth_source, fingertip_z=result.fingertip_z)
         invalid = _invalid_reason(cell, settled)
         if invalid:
@@ -176,6 +188,7 @@ def run_clutter_scene(cell: SimCell, predictor, scene: int, *, n_objects: int, g
     returned with ``invalid`` set.
     """
     invalid_runs = []
+    t0 = time.perf_counter()
     for retry in range(cell.settings.protocol.invalid_retries + 1):
         record = _clutter_scene_once(cell, predictor, scene, n_objects, gripper, seed, retry)
         if not record.get("invalid"):
@@ -183,6 +196,7 @@ def run_clutter_scene(cell: SimCell, predictor, scene: int, *, n_objects: int, g
         invalid_runs.append({"retry": retry, "reason": record["invalid"]})
     if invalid_runs:
         record["invalid_runs"] = invalid_runs
+    record["seconds"] = round(time.perf_counter() - t0, 2)
     return record
 
 
@@ -191,6 +205,7 @@ def _clutter_scene_once(cell: SimCell, predictor, scene: int, n_objects: int, gr
     cfg = cell.settings.protocol.clutter
     rng = np.random.default_rng([seed, scene])
     chosen = sorted(rng.choice(len(cell.objects), size=n_objects, replace=False).tolist())
+    set_viewpoint(cell, scene_seed(seed, scene, VIEW, retry=retry))  # one camera pose for the whole scene
     cell.reset(chosen, seed=scene_seed(seed, scene, DROP, retry=retry))
     problems = [] if cell.last_settled else ["the dropped scene never came to rest"]
     start = cell.snapshot()

@@ -28,7 +28,7 @@ def across_box():
 
 class TopFaceOracle:
     """A stand-in for a grasp network with the predictor's ``predict`` interface, for tests of the protocol
-    and the geometry rather than of a model: it deprojects the depth image with the camera's pose, takes the
+    and the geometry rather than of a model: it deprojects the depth image with the cell camera's pose, takes the
     points more than 5 mm above the table, and for each blob (largest first) grasps its top across the
     narrower horizontal axis, projected back into the image (so tilted cameras work too); the tray walls are
     left out. ``good=False``
@@ -36,16 +36,15 @@ class TopFaceOracle:
 
     MISS_XY = (0.15, 0.15)  # on the tray floor, outside the drop area (+-0.08 m) of every test scene
 
-    def __init__(self, intrinsics, camera_pose, good: bool = True, on_predict=None):
-        self.intrinsics, self.camera_pose, self.good, self.on_predict = intrinsics, np.asarray(camera_pose), good, \
-            on_predict
+    def __init__(self, cell, good: bool = True, on_predict=None):
+        self.cell, self.good, self.on_predict = cell, good, on_predict  # the camera: the cell's, now
         self.calls = 0
 
     def _image_grasp(self, centre, axis, width):
         from grasp_perception.grasp import ImageGrasp
-        cam_T_world = np.linalg.inv(self.camera_pose)
+        cam_T_world = np.linalg.inv(self.cell.camera_pose)
         ends = np.array([centre - axis * width / 2, centre + axis * width / 2, centre])
-        uv = self.intrinsics.project((cam_T_world[:3, :3] @ ends.T).T + cam_T_world[:3, 3])
+        uv = self.cell.intrinsics.project((cam_T_world[:3, :3] @ ends.T).T + cam_T_world[:3, 3])
         d = uv[1] - uv[0]
         return ImageGrasp(u=float(uv[2, 0]), v=float(uv[2, 1]), angle=math.atan2(-d[1], d[0]),
                           width=float(np.hypot(*d)), jaw=10.0, quality=1.0)
@@ -56,8 +55,8 @@ class TopFaceOracle:
         self.calls += 1
         if self.on_predict is not None:
             self.on_predict(self.calls)
-        pts = self.intrinsics.deproject_image(depth)
-        world = pts @ self.camera_pose[:3, :3].T + self.camera_pose[:3, 3]
+        pose = self.cell.camera_pose
+        world = self.cell.intrinsics.deproject_image(depth) @ pose[:3, :3].T + pose[:3, 3]
         inside = np.nan_to_num(np.abs(world[..., :2]), nan=1.0).max(-1) < 0.18  # within the tray walls (0.2 m)
         mask = (np.nan_to_num(world[..., 2], nan=0.0) > 0.005) & inside
         n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)

@@ -39,7 +39,7 @@ def cell():
 
 
 def test_a_perfect_detector_clears_the_scene_and_ap_counts_its_two_real_grasps_of_six(cell, top_face_oracle):
-    oracle = top_face_oracle(cell.intrinsics, cell.camera_pose)
+    oracle = top_face_oracle(cell)
     r = run_clutter_scene(cell, oracle, 0, n_objects=2, gripper="floating", seed=0)
     assert "invalid" not in r, r.get("invalid")
     assert (r["picked"], r["attempts"], r["n_objects"]) == (2, 2, 2)
@@ -51,7 +51,7 @@ def test_a_perfect_detector_clears_the_scene_and_ap_counts_its_two_real_grasps_o
 
 
 def test_a_detector_that_always_misses_stops_after_max_failures_in_a_row(cell, top_face_oracle):
-    oracle = top_face_oracle(cell.intrinsics, cell.camera_pose, good=False)
+    oracle = top_face_oracle(cell, good=False)
     r = run_clutter_scene(cell, oracle, 1, n_objects=3, gripper="floating", seed=0)
     assert "invalid" not in r, r.get("invalid")
     assert (r["attempts"], r["picked"], r["ap_hits"]) == (cell.settings.protocol.clutter.max_failures, 0, 0)
@@ -92,7 +92,7 @@ def test_an_attempt_whose_physics_broke_is_rerun_and_never_counted(cell, top_fac
         if call == 1:
             cell.data.qvel[:] = np.nan
 
-    oracle = top_face_oracle(cell.intrinsics, cell.camera_pose, on_predict=break_physics)
+    oracle = top_face_oracle(cell, on_predict=break_physics)
     executor = SimTrialExecutor(cell, oracle, "floating", seed=0)
     executor.reset(0, 0)
     record = executor.attempt(0, 0)
@@ -112,7 +112,7 @@ def test_a_scene_that_never_settles_is_invalid(top_face_oracle):
     c = make_trial_cell(boxes(), "floating", s, seed=0)
     try:
         with pytest.warns(UserWarning, match="still moving"):
-            r = run_clutter_scene(c, top_face_oracle(c.intrinsics, c.camera_pose), 0, n_objects=2, gripper="floating",
+            r = run_clutter_scene(c, top_face_oracle(c), 0, n_objects=2, gripper="floating",
                                   seed=0)
         assert "never came to rest" in r["invalid"]
         assert len(r["invalid_runs"]) == s.protocol.invalid_retries + 1

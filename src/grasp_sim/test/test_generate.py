@@ -13,7 +13,8 @@ import pytest
 from grasp_perception.datasets.jacquard import JacquardSource
 from grasp_sim import generate as gen
 
-# Seed 1 with this pool: 3 scenes, all with labels, two of them of the same object (one folder).
+# Seed 1 with this pool: 3 images, all with labels; with the realistic profile's random viewpoints (5 views per
+# dropped scene) they are 3 views of dropped scene 0 (one object, one folder).
 SEED = 1
 MAX_GRASPS = 100
 COMMON = ["--objects", "procedural", "--pool-size", "4", "--stride", "2", "--seed", str(SEED),
@@ -46,11 +47,14 @@ def test_run_writes_a_jacquard_dataset(full):
     src = JacquardSource(out)
     assert len(src) == 3
     names = status["pool"]["names"]
-    assert len(set(src.object_ids())) == 2  # two scenes of the same object share its folder
+    views = gen.views_per_scene(gen.load_sim_settings())
+    assert views == 5 and len(set(src.object_ids())) == 1  # views of one dropped scene share its folder
     for i in range(len(src)):
         s = src.load(i)
         index = int(s.sample_id.split("_", 1)[0])
-        assert s.object_id == names[gen.scene_objects(SEED, index, 4, 1)[0]]
+        scene, view = gen.physical_scene(index, views)
+        assert (scene, view) == (0, index)
+        assert s.object_id == names[gen.scene_objects(SEED, scene, 4, 1)[0]]
         assert s.sample_id == f"{index}_{s.object_id}"
         assert 0 < len(s.grasps) <= MAX_GRASPS
         uv = np.array([[g.u, g.v] for g in s.grasps])
@@ -66,6 +70,13 @@ def test_run_writes_a_jacquard_dataset(full):
         == sum(len(src.load_grasps(i)) for i in range(len(src)))
     assert status["scenes_per_min"] > 0 and status["labels_per_min"] > 0
     assert (out / gen.PREVIEW_FILE).stat().st_size > 0
+    # Each view's camera pose: at the profile's height, looking at the tray centre, all different.
+    cams = [json.loads(line) for line in (out / gen.CAMERA_FILE).read_text().splitlines()]
+    assert sorted(c["index"] for c in cams) == [0, 1, 2]
+    poses = np.array([c["camera_pose"] for c in cams])
+    assert np.allclose(poses[:, 2, 3], 0.6) and len({tuple(p[:2, 3]) for p in poses}) == 3
+    to_centre = -poses[:, :3, 3] / np.linalg.norm(poses[:, :3, 3], axis=1, keepdims=True)
+    assert np.allclose(np.einsum("ij,ij->i", poses[:, :3, 2], to_centre), 1.0, atol=1e-6)
 
 
 def test_scene_generated_alone_equals_the_full_run(full, tmp_path):

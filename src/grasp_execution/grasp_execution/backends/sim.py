@@ -12,7 +12,7 @@ import threading
 from grasp_perception.geometry import GraspPose6D
 from grasp_sim.executors import run_grasp
 from grasp_sim.cell_setup import world_T_base
-from grasp_sim.world_grasp import top_down_grasp
+from grasp_sim.world_grasp import executable_grasp
 
 from . import ExecutionResult
 
@@ -27,7 +27,7 @@ class SimBackend:
 
     def execute(self, grasp: GraspPose6D, lift: float) -> ExecutionResult:
         try:
-            pose = top_down_grasp(grasp.transformed(self.world_T_base))
+            pose = executable_grasp(grasp.transformed(self.world_T_base), self.cell.settings.protocol.approach)
         except ValueError as exc:
             return ExecutionResult(False, False, f"unreachable: {exc}")
         with self.lock:  # the simulated camera renders the same cell

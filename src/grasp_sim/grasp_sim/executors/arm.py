@@ -1,10 +1,11 @@
 """Grasp trials with a simulated arm (WidowX 250s or Kinova Gen3 + Robotiq 2F-85) in the grasp cell.
 
 An arm trial mirrors :func:`grasp_sim.executors.floating.execute_grasp` (same :class:`GraspPose` in, same
-:class:`TrialResult` out, same success test) but moves the real kinematic chain: top-down IK (yaw or
-yaw + pi, whichever needs less motion) to a pre-grasp above the target, a joint-space min-jerk move
-there while the gripper opens, a straight-down cartesian descent (IK waypoints), close, a straight
-lift, hold, and the transport/shake of ``protocol.transport`` (a turn of the base joint, then an
+:class:`TrialResult` out, same success test) but moves the real kinematic chain: IK for the grasp's
+orientation (approach straight down or along the camera axis; yaw or yaw + pi, whichever needs less motion)
+to a pre-grasp before the target on the approach, a joint-space min-jerk move there while the gripper
+opens, a straight cartesian descent along the approach (IK waypoints), close, a straight vertical lift,
+hold, and the transport/shake of ``protocol.transport`` (a turn of the base joint, then an
 oscillation of it). Every IK solve is done before the arm moves, so an unreachable grasp fails without
 touching the scene. Motion and force figures are the cell's settings (``grippers.<arm>``, ``protocol``).
 """
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..cell import SimCell
 from ..world_grasp import GraspPose, TrialResult
-from .common import grasp_depth, judge_lift, planned_opening
+from .common import fingertip_target, judge_lift, planned_opening
 
 
 class NoStraightPathError(RuntimeError):
@@ -29,10 +30,10 @@ class NoStraightPathError(RuntimeError):
 
 @dataclass(frozen=True)
 class ArmGraspPlan:
-    """Joint-space plan of one top-down arm grasp (arm joints in ``cell.arm.joint_names`` order)."""
+    """Joint-space plan of one arm grasp (arm joints in ``cell.arm.joint_names`` order)."""
 
     q_pregrasp: np.ndarray      # (dof,)
-    descent: np.ndarray         # (k + 1, dof) waypoints, pre-grasp -> grasp, on a vertical line
+    descent: np.ndarray         # (k + 1, dof) waypoints, pre-grasp -> grasp, on the approach line
     lift: np.ndarray            # (k + 1, dof) waypoints, grasp -> lifted
     site_quat: np.ndarray       # EE-site orientation (wxyz) held throughout
     site_grasp: np.ndarray      # EE-site position at the grasp
@@ -75,9 +76,9 @@ def pad_tip_offset(cell: SimCell, opening: float) -> float:
     return max(reach)
 
 
-def _closing_quat(cell: SimCell, q: np.ndarray, yaw: float) -> np.ndarray:
-    """The top-down site orientation (for yaw or yaw + pi) that joint positions ``q`` realise."""
-    from ..robots import top_down_grasp_orientation
+def _closing_quat(cell: SimCell, q: np.ndarray, yaw: float, approach) -> np.ndarray:
+    """The grasp's site orientation (for yaw or yaw + pi) that joint positions ``q`` realise."""
+    from ..robots import grasp_orientation
     arm, m = cell.arm, cell.model
     d = mujoco.MjData(m)
     d.qpos[:] = cell.data.qpos
@@ -85,7 +86,7 @@ def _closing_quat(cell: SimCell, q: np.ndarray, yaw: float) -> np.ndarray:
     mujoco.mj_kinematics(m, d)
     closing = d.site_xmat[arm.ee_site_id(m)].reshape(3, 3) @ np.asarray(arm.closing_axis, float)
     flip = closing[0] * math.cos(yaw) + closing[1] * math.sin(yaw) < 0
-    return top_down_grasp_orientation(yaw + (math.pi if flip else 0.0), arm)
+    return grasp_orientation(yaw + (math.pi if flip else 0.0), arm, approach)
 
 
 def _line(cell: SimCell, q_start: np.ndarray, p0: np.ndarray, p1: np.ndarray, quat: np.ndarray, n: int,
@@ -106,35 +107,36 @@ def _line(cell: SimCell, q_start: np.ndarray, p0: np.ndarray, p1: np.ndarray, qu
 
 def plan_arm_grasp(cell: SimCell, grasp: GraspPose, *, waypoints: int = 4, ik_restarts: int = 4,
                    lift: float | None = None) -> ArmGraspPlan:
-    """Solve every IK of a top-down grasp with ``cell``'s arm; the cell's state is not changed.
+    """Solve every IK of a grasp with ``cell``'s arm; the cell's state is not changed.
 
-    Target: the pad tips :func:`grasp_sim.executors.common.grasp_depth` below the grasp point (never closer than
-    ``grippers.<arm>.tip_clearance`` to the table), approached from ``approach_height`` straight above,
+    Target: the pad tips :func:`grasp_sim.executors.common.fingertip_target` (the grasp depth past the grasp
+    point along its approach, never closer than ``grippers.<arm>.tip_clearance`` to the table), approached
+    from ``approach_height`` before it along the grasp's approach (straight down or the camera's axis),
     opened to :func:`grasp_sim.executors.common.planned_opening`, lifted ``lift`` (default ``protocol.lift``) after
     closing; ``waypoints`` IK points per straight segment.
     Raises :class:`grasp_sim.robots.UnreachableError` naming the first EE-site pose IK cannot reach, or
     :class:`NoStraightPathError` when the straight descent/lift has no continuous joint path.
     """
-    from ..robots import solve_ik, top_down_grasp_orientation, UnreachableError
+    from ..robots import grasp_orientation, solve_ik, UnreachableError
     arm = _require_arm(cell, "plan_arm_grasp")
     g = cell.gripper
     lift = cell.settings.protocol.lift if lift is None else lift
     if int(waypoints) < 1:
         raise ValueError(f"plan_arm_grasp: waypoints must be >= 1, got {waypoints}")
     opening, clipped = planned_opening(cell, grasp, arm.gripper_max_width)
-    x, y, z = grasp.position
-    tip_z = max(z - grasp_depth(cell, grasp), cell.table_z + g.tip_clearance)
-    site_grasp = np.array([x, y, tip_z + pad_tip_offset(cell, opening)])  # top-down: approach = world -z
-    site_pre = site_grasp + [0.0, 0.0, g.approach_height]
+    a = np.asarray(grasp.approach)
+    tip = fingertip_target(cell, grasp, g.tip_clearance)
+    site_grasp = tip - a * pad_tip_offset(cell, opening)  # the site sits behind the pad tips, on the approach
+    site_pre = site_grasp - a * g.approach_height
     ik = dict(restarts=int(ik_restarts))
 
     # Pre-grasp seeded from Home: a well-conditioned elbow-up solution whatever the rest pose is.
-    res = solve_ik(cell.model, cell.data, arm, site_pre, yaw=grasp.yaw, q_init=arm.home, **ik)
+    res = solve_ik(cell.model, cell.data, arm, site_pre, yaw=grasp.yaw, approach=a, q_init=arm.home, **ik)
     if not res.converged:
-        raise UnreachableError(arm.name, site_pre, top_down_grasp_orientation(grasp.yaw, arm), res.pos_err,
+        raise UnreachableError(arm.name, site_pre, grasp_orientation(grasp.yaw, arm, a), res.pos_err,
                                res.rot_err, 2e-3, 0.02)
     q_pre = res.q
-    quat = _closing_quat(cell, q_pre, grasp.yaw)
+    quat = _closing_quat(cell, q_pre, grasp.yaw, a)
     max_step = 0.6  # rad per waypoint (a few cm of travel): more means IK switched to another branch
     descent = _line(cell, q_pre, site_pre, site_grasp, quat, int(waypoints), max_step, "descent", **ik)
     lifted = _line(cell, descent[-1], site_grasp, site_grasp + [0.0, 0.0, lift], quat, int(waypoints), max_step,
@@ -179,13 +181,14 @@ def _path_duration(cell: SimCell, waypoints: np.ndarray, cart_dist: float, speed
 
 def execute_grasp_with_arm(cell: SimCell, grasp: GraspPose, *, speed_scale: float = 0.5, waypoints: int = 4,
                            ik_restarts: int = 4, lift: float | None = None) -> TrialResult:
-    """Run one top-down grasp with the cell's arm from its current pose; report whether an object stayed held.
+    """Run one grasp with the cell's arm from its current pose; report whether an object stayed held.
 
-    Sequence: plan (:func:`plan_arm_grasp`); min-jerk joint move to the pre-grasp ``approach_height`` above
-    the target (joints at most ``speed_scale`` x their velocity limits) while the gripper opens to the
-    planned opening; straight descent at ~``speed`` m/s; close with the gripper's force model
-    (:meth:`SimCell.close_gripper`); straight lift of ``protocol.lift``; hold ``protocol.hold_s``; transport
-    and shake (``protocol.transport``). Success: :func:`grasp_sim.executors.common.judge_lift`. An unreachable grasp
+    Sequence: plan (:func:`plan_arm_grasp`); min-jerk joint move to the pre-grasp ``approach_height`` before
+    the target on the approach (joints at most ``speed_scale`` x their velocity limits) while the gripper
+    opens to the planned opening; straight descent along the approach at ~``speed`` m/s; close with the
+    gripper's force model (:meth:`SimCell.close_gripper`); straight lift of ``protocol.lift``; hold
+    ``protocol.hold_s``; transport and shake (``protocol.transport``). Success:
+    :func:`grasp_sim.executors.common.judge_lift`. An unreachable grasp
     returns success=False with a reason starting "unreachable:" (the arm does not move). A width above the
     gripper's max is clipped to it, and a failure reason says so. ``lift`` overrides ``protocol.lift``.
     """

@@ -5,6 +5,8 @@ margin, default approach depth, the success rule).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..cell import SimCell
 from ..world_grasp import GraspPose, TrialResult
 
@@ -12,6 +14,16 @@ from ..world_grasp import GraspPose, TrialResult
 def grasp_depth(cell: SimCell, grasp: GraspPose) -> float:
     """The fingertip depth below the grasp point that is executed: the grasp's own, else the default."""
     return cell.settings.protocol.default_grasp_depth if grasp.depth_m is None else grasp.depth_m
+
+
+def fingertip_target(cell: SimCell, grasp: GraspPose, clearance: float) -> np.ndarray:
+    """Where the fingertip centre goes: :func:`grasp_depth` past the grasp point along the approach, but
+    stopped (along the approach) ``clearance`` above the table."""
+    tip = grasp.along_approach(grasp_depth(cell, grasp))
+    floor = cell.table_z + clearance
+    if tip[2] < floor:
+        tip = grasp.along_approach((grasp.position[2] - floor) / -grasp.approach[2])
+    return tip
 
 
 def planned_opening(cell: SimCell, grasp: GraspPose, max_opening: float) -> tuple[float, bool]:

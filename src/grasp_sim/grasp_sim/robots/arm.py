@@ -203,17 +203,18 @@ def get_arm(name: str, prefix: str = "") -> ArmModel:
 
 
 # ----- orientations ---------------------------------------------------------------------------------
-def top_down_grasp_orientation(yaw: float, arm: ArmModel | None = None) -> np.ndarray:
-    """Quaternion (w, x, y, z) for a top-down grasp: approach straight down (-z world), fingers closing
-    along (cos yaw, sin yaw, 0).
+def grasp_orientation(yaw: float, arm: ArmModel | None = None, approach=(0.0, 0.0, -1.0)) -> np.ndarray:
+    """Quaternion (w, x, y, z) for a grasp approaching along ``approach`` (world; default straight down) with
+    the fingers closing along :func:`grasp_sim.world_grasp.closing_direction` of ``yaw``.
 
     With `arm`, it is the orientation of that arm's EE site; without, of the canonical grasp frame
     (x = closing direction, z = approach direction).
     """
+    from ..world_grasp import closing_direction
     if not np.isfinite(yaw):
         raise ValueError(f"yaw must be a finite angle in radians, got {yaw!r}")
-    a_w = np.array([0.0, 0.0, -1.0])
-    c_w = np.array([math.cos(yaw), math.sin(yaw), 0.0])
+    a_w = np.asarray(approach, float) / np.linalg.norm(approach)
+    c_w = closing_direction(yaw, a_w)
     a_s, c_s = (np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0])) if arm is None else (
         np.asarray(arm.approach_axis, float), np.asarray(arm.closing_axis, float))
     world = np.column_stack([a_w, c_w, np.cross(a_w, c_w)])
@@ -221,6 +222,11 @@ def top_down_grasp_orientation(yaw: float, arm: ArmModel | None = None) -> np.nd
     quat = np.empty(4)
     mujoco.mju_mat2Quat(quat, (world @ site.T).reshape(9))
     return quat
+
+
+def top_down_grasp_orientation(yaw: float, arm: ArmModel | None = None) -> np.ndarray:
+    """:func:`grasp_orientation` straight down: fingers closing along (cos yaw, sin yaw, 0)."""
+    return grasp_orientation(yaw, arm)
 
 
 def _rot_err(r_cur: np.ndarray, r_tgt: np.ndarray) -> float:
@@ -310,11 +316,12 @@ def _motion(q: np.ndarray, q0: np.ndarray, cont: np.ndarray) -> float:
 
 
 def solve_ik(model: mujoco.MjModel, data: mujoco.MjData, arm: ArmModel, target_pos,
-             target_quat=None, *, yaw: float | None = None, q_init=None, pos_tol: float = 2e-3,
+             target_quat=None, *, yaw: float | None = None, approach=(0.0, 0.0, -1.0), q_init=None,
+             pos_tol: float = 2e-3,
              rot_tol: float = 0.02, max_iters: int = 100, restarts: int = 6, seed: int = 0) -> IKResult:
     """Joint positions putting `arm`'s EE site at `target_pos` (world, m) with orientation `target_quat`
-    (w, x, y, z) or, if `yaw` is given instead, the top-down grasp orientation for that yaw (both
-    finger orderings, yaw and yaw + pi, are tried since a parallel gripper is symmetric).
+    (w, x, y, z) or, if `yaw` is given instead, the grasp orientation for that yaw and `approach` (default
+    top-down; both finger orderings, yaw and yaw + pi, are tried since a parallel gripper is symmetric).
 
     Only the arm's joints move; every other DoF in `model` (other arms, free objects, gripper) keeps
     its value from `data.qpos`. `data` is not modified. Seeds: `q_init` (default: the arm's current
@@ -331,7 +338,7 @@ def solve_ik(model: mujoco.MjModel, data: mujoco.MjData, arm: ArmModel, target_p
             raise ValueError(f"target_quat must be non-zero, got {target_quat!r}")
         quats[0] = quats[0] / np.linalg.norm(quats[0])
     else:
-        quats = [top_down_grasp_orientation(yaw, arm), top_down_grasp_orientation(yaw + math.pi, arm)]
+        quats = [grasp_orientation(yaw, arm, approach), grasp_orientation(yaw + math.pi, arm, approach)]
     if pos_tol <= 0 or rot_tol <= 0:
         raise ValueError(f"pos_tol and rot_tol must be > 0, got {pos_tol}, {rot_tol}")
 
@@ -378,7 +385,8 @@ def solve_ik_or_raise(model: mujoco.MjModel, data: mujoco.MjData, arm: ArmModel,
     """Like solve_ik but returns q only and raises UnreachableError when not converged."""
     res = solve_ik(model, data, arm, target_pos, target_quat, **kwargs)
     if not res.converged:
-        quat = target_quat if target_quat is not None else top_down_grasp_orientation(kwargs["yaw"], arm)
+        quat = target_quat if target_quat is not None else grasp_orientation(
+            kwargs["yaw"], arm, kwargs.get("approach", (0.0, 0.0, -1.0)))
         raise UnreachableError(arm.full(arm.name), target_pos, quat, res.pos_err, res.rot_err,
                                kwargs.get("pos_tol", 2e-3), kwargs.get("rot_tol", 0.02))
     return res.q
