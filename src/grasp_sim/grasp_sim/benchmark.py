@@ -24,9 +24,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from grasp_perception.config import ConfigError, build_dataclass
 
 from . import trials
+from .settings import load_sim_settings
 
 REPO = Path(__file__).resolve().parents[3]
 DEFAULT_MATRIX = REPO / "config" / "eval" / "sim_benchmark.yaml"
@@ -86,17 +88,20 @@ def load_matrix(path: str | Path = DEFAULT_MATRIX) -> Matrix:
     return m
 
 
-def _egad_folder(m: Matrix, quick: bool, out: Path, override: str | None) -> Path:
+def _egad_folder(m: Matrix, out: Path, override: str | None, first: int | None) -> Path:
+    """The EGAD meshes of the run: the matrix's folder (or ``override``), or ``first`` of them."""
     folder = Path(override) if override else (REPO / m.egad.objects)
     if not folder.is_dir():
         raise FileNotFoundError(f"EGAD meshes not found at {folder}: get the 49 evaluation objects (see "
                                 f"../shared/data/SOURCES.md) and pass --egad FOLDER")
-    if not quick:
+    if not first:
         return folder.resolve()
-    # --quick: the first egad_objects meshes, as links in a folder of their own.
-    subset = out / "quick_objects"
+    # A subset spread evenly over the name order (EGAD's A0..G6: every difficulty row, not only the easy A's),
+    # as links in a folder of their own.
+    subset = out / f"egad_subset_{first}"
     subset.mkdir(parents=True, exist_ok=True)
-    meshes = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".obj", ".stl"))[:m.quick.egad_objects]
+    meshes = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".obj", ".stl"))
+    meshes = [meshes[int(k)] for k in np.unique(np.linspace(0, len(meshes) - 1, min(first, len(meshes))).round())]
     for p in meshes:
         link = subset / p.name
         if not link.exists():
@@ -109,19 +114,24 @@ def runs(m: Matrix, args) -> list[tuple[str, list[str]]]:
     out = Path(args.out)
     common = ["--model", str(args.model), "--sim-config", args.sim_config or m.sim_config, "--seed", str(m.seed),
               "--backend", args.backend, "--precision", args.precision, "--resume"]
-    if args.quick:
-        common += ["--trials-per-object", str(m.quick.trials_per_object),
-                   "--friction", ",".join(f"{x:g}" for x in m.quick.friction)]
+    trials_per_object = args.trials_per_object or (m.quick.trials_per_object if args.quick else None)
+    # --quick shortens the profile's sweep; a profile without one (easy) keeps the objects' own mu.
+    sweeps = bool(load_sim_settings(args.sim_config or m.sim_config).protocol.friction)
+    friction = args.friction or (",".join(f"{x:g}" for x in m.quick.friction) if args.quick and sweeps else None)
+    if trials_per_object:
+        common += ["--trials-per-object", str(trials_per_object)]
+    if friction:
+        common += ["--friction", friction]
     if args.no_progress:
         common.append("--no-progress")
-    egad = str(_egad_folder(m, args.quick, out, args.egad))
+    egad = str(_egad_folder(m, out, args.egad, args.egad_objects or (m.quick.egad_objects if args.quick else None)))
     plan = [(f"egad_{g}", [*common, "--objects", egad, "--gripper", g, "--report", str(out / f"egad_{g}")])
             for g in m.egad.grippers]
     c = m.clutter
     for k in (m.quick.clutter_sizes if args.quick else c.sizes):
         plan.append((f"clutter_{k}", [*common, "--objects", c.objects, "--n-objects", str(c.pool),
                                       "--objects-seed", str(c.objects_seed), "--clutter", str(k),
-                                      "--scenes", str(m.quick.scenes if args.quick else c.scenes),
+                                      "--scenes", str(args.scenes or (m.quick.scenes if args.quick else c.scenes)),
                                       "--gripper", c.gripper, "--report", str(out / f"clutter_{k}")]))
     return [(name, argv) for name, argv in plan if not args.only or name in args.only]
 
@@ -153,7 +163,8 @@ def write_report(out: Path, results: dict, info: dict) -> Path:
              f"{info['friction']}); the per-mu figures follow it.", ""]
     egad = {k: v for k, v in results.items() if k.startswith("egad_")}
     if egad:
-        lines += ["## EGAD at print size", "",
+        size = info["mesh_max_extent"]
+        lines += [f"## EGAD {'at print size' if size is None else f'scaled to a {100 * size:g} cm extent'}", "",
                   "| gripper | objects tried | does not fit | trials per object | trials (invalid) | success | "
                   "per mu | s / trial |", "|---|---|---|---|---|---|---|---|"]
         for s in egad.values():
@@ -162,6 +173,10 @@ def write_report(out: Path, results: dict, info: dict) -> Path:
                          f"{s['trials_per_object']} | {s['n_trials']} ({s.get('n_invalid', 0)}) | "
                          f"**{_pct(s['success_rate'])}** | {_per_mu(s, 'success_rate')} | "
                          f"{'-' if spt is None else f'{spt:.1f}'} |")
+        lines.append("")
+        for s in egad.values():
+            unfit = ", ".join(u["name"] for u in s["does_not_fit"]) or "none"
+            lines.append(f"- {s['gripper']}: tried {', '.join(s['per_object'])}; does not fit: {unfit}")
         lines.append("")
         lines += [f"![{k}]({Path(v['benchmark_heatmap']).name})" for k, v in egad.items() if v.get("benchmark_heatmap")]
         lines.append("")
@@ -210,6 +225,7 @@ def run(args) -> dict:
     first = next(iter(results.values()))
     info = {"model": str(args.model), "model_name": first["model_name"], "sim_config": first["sim_config"],
             "seed": m.seed, "quick": bool(args.quick), "friction": first["friction"],
+            "mesh_max_extent": first["sim_settings"]["physics"]["mesh_max_extent"],
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
             "wall_s": round(time.perf_counter() - started, 1)}
     report = write_report(out, results, info)
@@ -222,12 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m grasp_sim.benchmark", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="default", help="model folder or name (card.yaml + model.safetensors)")
     p.add_argument("--quick", action="store_true", help="the small version of the matrix (a few minutes)")
-    p.add_argument("--out", default=None, help="report folder (default runs/sim-benchmark/<model>[-quick])")
+    p.add_argument("--out", default=None,
+                   help="report folder (default runs/sim-benchmark/<model>-<sim profile>[-quick])")
     p.add_argument("--matrix", default=str(DEFAULT_MATRIX), help="the runs (default config/eval/sim_benchmark.yaml)")
     p.add_argument("--sim-config", default=None, help="sim settings profile or YAML (default: the matrix's)")
     p.add_argument("--egad", default=None, help="folder of the EGAD evaluation meshes (default: the matrix's)")
     p.add_argument("--only", nargs="+", default=None, metavar="RUN",
                    help="only these runs (egad_floating, egad_widowx, egad_kinova, clutter_5, clutter_15)")
+    p.add_argument("--trials-per-object", type=int, default=None,
+                   help="override protocol.trials_per_object (the table says what was run)")
+    p.add_argument("--friction", default=None, metavar="MU,MU,...", help="override the friction sweep")
+    p.add_argument("--egad-objects", type=int, default=None, metavar="N",
+                   help="only N EGAD meshes, spread evenly over A0..G6")
+    p.add_argument("--scenes", type=int, default=None, help="override the cluttered scenes per size")
     p.add_argument("--backend", default="torch")
     p.add_argument("--precision", default="fp32")
     p.add_argument("--no-progress", action="store_true")
@@ -238,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     from grasp_perception.backends import BackendUnavailable
     args = build_parser().parse_args(argv)
     if args.out is None:
-        args.out = str(Path("runs") / "sim-benchmark" / (Path(str(args.model)).name + ("-quick" if args.quick else "")))
+        profile = Path(args.sim_config).stem if args.sim_config else Path(load_matrix(args.matrix).sim_config).stem
+        args.out = str(Path("runs") / "sim-benchmark" / f"{Path(str(args.model)).name}-{profile}"
+                       f"{'-quick' if args.quick else ''}")
     try:
         run(args)
     except (ConfigError, FileExistsError, FileNotFoundError, ValueError, BackendUnavailable) as exc:

@@ -493,13 +493,26 @@ class SimCell:
         if self.arm is None:
             raise RuntimeError("SimCell.set_arm_pose: this cell has no arm (SimCell(..., arm=None))")
         arm, m, d = self.arm, self.model, self.data
-        ctrl = self.grip.command_width(d, arm.gripper_max_width if opening is None else opening)
+        width = arm.gripper_max_width if opening is None else opening
+        self.grip.command_width(d, width)
         # Write the gripper joints too: qpos0 = 0 lies outside the WidowX finger range.
-        d.qpos[self._grip_drive_qadr] = ctrl
-        for qa, c0, c1 in self._grip_mimics:
-            d.qpos[qa] = c0 + c1 * ctrl
+        self.write_gripper_joints(d.qpos, width)
         d.qvel[:] = 0.0  # callers reset objects afterwards
         arm.set_q(m, d, self.arm_rest_q if q is None else q)  # also runs mj_forward
+
+    def write_gripper_joints(self, qpos: np.ndarray, opening: float) -> None:
+        """Arm cells: write the gripper joints (driven + mimics) of ``qpos`` for a pad-to-pad ``opening``
+        (clipped to the gripper's range), e.g. of a scratch ``MjData`` for a kinematic query."""
+        arm = self.arm
+        ctrl = arm.width_to_ctrl(min(max(opening, arm.gripper_min_width), arm.gripper_max_width))
+        qpos[self._grip_drive_qadr] = ctrl
+        for qa, c0, c1 in self._grip_mimics:
+            qpos[qa] = c0 + c1 * ctrl
+
+    @property
+    def pad_geoms(self) -> tuple[int, int]:
+        """The (left, right) pad geom ids of the gripper in use."""
+        return tuple(self._pad_geoms)
 
     # ------------------------------------------------------------------------------------ simulation
     def reset(self, objects: int | Sequence[int] | None = None, seed: int | None = None) -> list[int]:

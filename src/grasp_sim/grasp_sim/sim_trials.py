@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from grasp_perception.planning import PlannerConfig
+
 from .camera import DepthNoise, perturbed_pose, random_viewpoint
 from .cell import SimCell
 from .executors import make_cell, run_grasp
@@ -25,6 +27,10 @@ from .objects import ObjectSpec
 from .seeds import DROP, HAND_EYE, VIEW, scene_seed, trial_seed
 from .settings import SimSettings
 from .world_grasp import image_grasp_to_world
+
+# The network sees what the perception node gives it: the table's slope removed (tilted views), as the
+# node's default (grasp_perception.planning.PlannerConfig.level_table).
+LEVEL_TABLE = PlannerConfig().level_table
 
 
 def make_predictor(model: str, random_weights: int | None = None, backend: str = "torch", precision: str = "fp32"):
@@ -138,7 +144,7 @@ class SimTrialExecutor:
         t1 = time.perf_counter()
         obs = cell.render()
         t2 = time.perf_counter()
-        pred = self.predictor.predict(obs.depth, rgb=obs.rgb, top_k=1)
+        pred = self.predictor.predict(obs.depth, rgb=obs.rgb, top_k=1, level_table=LEVEL_TABLE)
         t3 = time.perf_counter()
         record = {"success": False}
         if not pred.grasps:
@@ -210,7 +216,8 @@ def _clutter_scene_once(cell: SimCell, predictor, scene: int, n_objects: int, gr
     problems = [] if cell.last_settled else ["the dropped scene never came to rest"]
     start = cell.snapshot()
     obs = cell.render()
-    ranked = predictor.predict(obs.depth, rgb=obs.rgb, top_k=cfg.ap_top_k, dense=cfg.ap_candidates == "dense").grasps
+    ranked = predictor.predict(obs.depth, rgb=obs.rgb, top_k=cfg.ap_top_k, dense=cfg.ap_candidates == "dense",
+                               level_table=LEVEL_TABLE).grasps
     ap_hits = 0
     for k, g in enumerate(ranked):
         cell.restore(start)
@@ -224,7 +231,7 @@ def _clutter_scene_once(cell: SimCell, predictor, scene: int, n_objects: int, gr
         if not cell.settle():  # after a removal or a failed grasp the rest may still move
             problems.append(f"scene still moving before attempt {attempts + 1}")
         obs = cell.render()
-        pred = predictor.predict(obs.depth, rgb=obs.rgb, top_k=1).grasps
+        pred = predictor.predict(obs.depth, rgb=obs.rgb, top_k=1, level_table=LEVEL_TABLE).grasps
         attempts += 1
         result = (_try(cell, obs, pred[0], gripper, scene_seed(seed, scene, HAND_EYE, 1000 + attempts, retry))
                   if pred else None)

@@ -109,3 +109,40 @@ def test_egad_grid_places_objects_by_letter_and_digit():
     grid = egad_grid({"B3": {"successes": 3, "attempts": 4}, "G0": {"successes": 0, "attempts": 2}})
     assert grid[1, 3] == 0.75 and grid[6, 0] == 0.0
     assert np.isnan(grid).sum() == 47
+
+
+def test_sim_benchmark_runs_its_matrix_writes_one_table_and_resumes(model_dir, egad_named_meshes, tmp_path):
+    import yaml
+    from grasp_sim import benchmark
+
+    # A tiny cell and matrix: 1 trial per object at two mu, one 2-object scene with AP over 3 grasps.
+    sim = yaml.safe_load((REPO / "config" / "sim" / "realistic.yaml").read_text())
+    sim["protocol"].update(trials_per_object=1, friction=[0.3, 0.9])
+    sim["protocol"]["clutter"]["ap_top_k"] = 3
+    (tmp_path / "sim.yaml").write_text(yaml.safe_dump(sim))
+    matrix = yaml.safe_load(benchmark.DEFAULT_MATRIX.read_text())
+    matrix.update(sim_config=str(tmp_path / "sim.yaml"),
+                  egad={"objects": str(egad_named_meshes), "grippers": ["floating"]},
+                  clutter={"objects": "procedural", "pool": 3, "objects_seed": 1000, "sizes": [2], "scenes": 1,
+                           "gripper": "floating"})
+    (tmp_path / "matrix.yaml").write_text(yaml.safe_dump(matrix))
+    out = tmp_path / "bench"
+    argv = ["--model", str(model_dir), "--matrix", str(tmp_path / "matrix.yaml"), "--out", str(out), "--no-progress"]
+    assert benchmark.main(argv) == 0
+    report = json.loads((out / "benchmark.json").read_text())
+    egad, clutter = report["runs"]["egad_floating"], report["runs"]["clutter_2"]
+    assert set(egad["per_friction"]) == {"0.3", "0.9"} and egad["n_trials"] == 4  # 2 objects x 1 trial x 2 mu
+    assert set(egad["per_object"]) == {"A0", "C4"} and (out / "egad_floating_heatmap.png").stat().st_size > 0
+    for mu, s in clutter["per_friction"].items():
+        (scene,) = s["scenes"]
+        assert scene["contact_mu"] == float(mu) and scene["ap_top_k"] == 3 and scene["n_objects"] == 2
+        assert s["SR"] == (scene["picked"] / scene["attempts"] if scene["attempts"] else None)
+    md = (out / "benchmark.md").read_text()
+    assert "| floating | 2 | 0 | 1 | 4 (0) |" in md and "| 2 | floating | 2 (0) |" in md
+    # Again: every trial is logged, so nothing is re-run and the figures are the same.
+    logs = sorted(out.glob("*/mu_*/*.jsonl"))
+    lines = [p.read_text().count("\n") for p in logs]
+    assert benchmark.main(argv) == 0
+    assert [p.read_text().count("\n") for p in logs] == lines
+    assert json.loads((out / "benchmark.json").read_text())["runs"]["egad_floating"]["success_rate"] == \
+        egad["success_rate"]

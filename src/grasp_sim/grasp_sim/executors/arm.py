@@ -47,15 +47,6 @@ def _require_arm(cell: SimCell, caller: str):
     return cell.arm
 
 
-def _set_gripper_joints(cell: SimCell, qpos: np.ndarray, opening: float) -> None:
-    """Write the gripper joints (driven + mimics) of ``qpos`` for a pad-to-pad ``opening``."""
-    arm = cell.arm
-    ctrl = arm.width_to_ctrl(min(max(opening, arm.gripper_min_width), arm.gripper_max_width))
-    qpos[cell._grip_drive_qadr] = ctrl
-    for qa, c0, c1 in cell._grip_mimics:
-        qpos[qa] = c0 + c1 * ctrl
-
-
 def pad_tip_offset(cell: SimCell, opening: float) -> float:
     """Distance (m) along the approach axis from the arm's EE site to the farthest pad point when the
     gripper is at ``opening`` (the Robotiq pads travel on an arc, so this depends on the opening).
@@ -64,12 +55,12 @@ def pad_tip_offset(cell: SimCell, opening: float) -> float:
     m = cell.model
     d = mujoco.MjData(m)
     d.qpos[:] = cell.data.qpos
-    _set_gripper_joints(cell, d.qpos, opening)
+    cell.write_gripper_joints(d.qpos, opening)
     mujoco.mj_kinematics(m, d)
     sid = arm.ee_site_id(m)
     a = d.site_xmat[sid].reshape(3, 3) @ np.asarray(arm.approach_axis, float)
     reach = []
-    for g in cell._pad_geoms:
+    for g in cell.pad_geoms:
         R = d.geom_xmat[g].reshape(3, 3)
         extent = float(np.sum(np.abs(m.geom_size[g] * (R.T @ a))))  # box half-extent along a
         reach.append(float((d.geom_xpos[g] - d.site_xpos[sid]) @ a) + extent)
