@@ -17,12 +17,13 @@ With ``--clutter K`` it instead drops K objects per scene and reports PLGP's bin
 paper defines them (:mod:`grasp_sim.metrics`): success rate SR (successes over attempts, pooled), percent
 cleared PC and AP (successes of the top 50 dense candidates, each tried from the initial scene).
 
-Each trial drops the object at a random pose (seeded by object name and trial), renders the top-down
-RGB-D camera (with the settings' depth-noise model unless --no-depth-noise), runs the model's best grasp
-through the camera intrinsics and the calibrated extrinsics (with the settings' hand-eye error) into the
-world, finds its approach depth with the label search (``protocol.approach_depth``), and executes it:
-approach, close with the gripper's force model, lift, hold, transport and shake; success by
-``protocol.success``. Prints a per-object table and writes the JSON,
+Each trial drops the object at a random pose (seeded by object name and trial), renders the RGB-D
+camera (from a random viewpoint per trial with ``camera.viewpoints.random``; with the settings'
+depth-noise model unless --no-depth-noise), runs the model's best grasp (table levelled, as the perception
+node does) through the camera intrinsics and the calibrated extrinsics (with the settings' hand-eye error)
+into the world, finds its approach depth with the label search (``protocol.approach_depth``), and executes
+it: approach along the camera axis (``protocol.approach``), close with the gripper's force model, lift,
+hold, transport and shake; success by ``protocol.success``. Prints a per-object table and writes the JSON,
 an EGAD heatmap (letters A-G x digits 0-6) when the objects are EGAD's, a few grasp overlays, and
 ``trials.jsonl`` (a settings header, then one line per trial), which ``--resume`` continues after an
 interruption; a resume with other settings (model, gripper, objects, seed, ...) is refused.
