@@ -24,7 +24,7 @@ demo: setup
 	$(IN_ENV) python -m grasp_bringup.session $(SETUP) use_sim:=true objects:=$(OBJECTS) \
 		trials_per_object:=$(TRIALS) output_dir:=$(DEMO_REPORT)
 
-# `make bench` = the full suite (~30 min on 2 cores); `make bench BENCH_ARGS=--quick` in under a minute.
+# `make bench` = the full suite (~40 min on 2 cores); `make bench BENCH_ARGS=--quick` in under a minute.
 BENCH_ARGS ?=
 bench: setup
 	$(IN_ENV) python -m grasp_perception.benchmark $(BENCH_ARGS)
