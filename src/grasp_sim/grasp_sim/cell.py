@@ -1,8 +1,9 @@
 """The simulated grasp cell: tray, top-down RGB-D camera, floating parallel-jaw gripper, objects.
 
 World frame: z up, the tray floor (table top) at z = 0, tray centred on the origin.
-Gripper: a free "hand" body welded to a mocap body (so it can be posed in 6-DoF by writing the mocap
-pose), with two slide fingers coupled by a joint equality and one position actuator. The hand
+Gripper (``cell.hand``, :mod:`grasp_sim.hands`): a free "hand" body welded to a mocap body (so it can be
+posed in 6-DoF by writing the mocap pose), with two slide fingers coupled by a joint equality and one position
+actuator, or the arm's own gripper. The hand
 frame origin is the **fingertip centre** (between the pad tips); the pads extend up along the hand
 z axis and open along the hand x axis. Objects: every object of the cell is in the model; those not
 in the current scene are parked far outside the camera view with gravity compensation on, so a
@@ -35,7 +36,7 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .camera import CameraIntrinsics, DepthNoise, mujoco_camera_attributes  # noqa: E402
-from .grip import GripDrive  # noqa: E402
+from .hands import ArmGripper, FloatingHand, hand_quat, yaw_quat  # noqa: E402,F401  (re-exported)
 from .objects import ObjectSpec  # noqa: E402
 from .settings import FloatingGripperSettings, GripperSettings, SimSettings, load_sim_settings  # noqa: E402
 
@@ -96,19 +97,6 @@ def _quat_from_matrix(R: np.ndarray) -> np.ndarray:
     q = np.zeros(4)
     mujoco.mju_mat2Quat(q, np.ascontiguousarray(R, dtype=np.float64).ravel())
     return q
-
-
-def hand_quat(approach: Sequence[float], closing: Sequence[float]) -> np.ndarray:
-    """The floating hand's orientation (wxyz) for a grasp: its fingers extend along hand +z, so hand z points
-    back along the ``approach``; they open along hand x = ``closing`` (perpendicular to the approach)."""
-    z = -np.asarray(approach, float) / np.linalg.norm(approach)
-    x = np.asarray(closing, float) - (np.asarray(closing, float) @ z) * z
-    x /= np.linalg.norm(x)
-    return _quat_from_matrix(np.column_stack([x, np.cross(z, x), z]))
-
-
-def yaw_quat(yaw: float) -> np.ndarray:
-    return np.array([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
 
 
 class _OffscreenRenderer:
@@ -267,7 +255,6 @@ class SimCell:
             raise RuntimeError(f"SimCell: MuJoCo could not compile the generated scene: {exc}") from exc
         self.data = mujoco.MjData(self.model)
         self._index_model()
-        self.grip = self._grip_drive()
         self._apply_contact_model()
         self.contact_mu: float | None = None  # the swept contact friction now in force (None: build-time mu)
         self.active: list[int] = []
@@ -398,55 +385,19 @@ class SimCell:
                                    for o in self.objects])
         self._obj_dadr = np.array([m.jnt_dofadr[name2id(mujoco.mjtObj.mjOBJ_JOINT, f"obj_{o.name}_free")]
                                    for o in self.objects])
-        if self.arm:
-            self._index_arm()
-            return
-        self._hand_body = name2id(mujoco.mjtObj.mjOBJ_BODY, "hand")
-        self._mocap = m.body_mocapid[name2id(mujoco.mjtObj.mjOBJ_BODY, "gripper_mocap")]
-        hand_j = name2id(mujoco.mjtObj.mjOBJ_JOINT, "hand_free")
-        self._hand_qadr, self._hand_dadr = m.jnt_qposadr[hand_j], m.jnt_dofadr[hand_j]
-        fingers = [name2id(mujoco.mjtObj.mjOBJ_JOINT, n) for n in ("finger_left", "finger_right")]
-        self._finger_qadr = [m.jnt_qposadr[j] for j in fingers]
-        self._finger_dadr = [m.jnt_dofadr[j] for j in fingers]
-        self._pad_geoms = tuple(name2id(mujoco.mjtObj.mjOBJ_GEOM, n) for n in ("pad_left", "pad_right"))
-        self._cam_ids = {"scene": name2id(mujoco.mjtObj.mjOBJ_CAMERA, "scene_cam"),
-                         "wrist": name2id(mujoco.mjtObj.mjOBJ_CAMERA, "wrist_cam")}
-        gripper_bodies = {self._hand_body, name2id(mujoco.mjtObj.mjOBJ_BODY, "finger_left"),
-                          name2id(mujoco.mjtObj.mjOBJ_BODY, "finger_right")}
+        if self.arm is None:
+            self.hand = FloatingHand(m, self.data, self.gripper, self.park_position)
+            self._cam_ids = {"scene": name2id(mujoco.mjtObj.mjOBJ_CAMERA, "scene_cam"),
+                             "wrist": name2id(mujoco.mjtObj.mjOBJ_CAMERA, "wrist_cam")}
+        else:
+            self.hand = ArmGripper(m, self.data, self.gripper, self.arm, ARM_PAD_GEOMS[self.arm.name], self.arm_rest_q)
+            self._cam_ids = {"scene": name2id(mujoco.mjtObj.mjOBJ_CAMERA, "scene_cam")}
+        self._pad_geoms = self.hand.pad_geoms
+        self.grip = self.hand.drive  # the gripper's force model (grip.py) on its one position actuator
         body_label = np.full(m.nbody, SEG_BACKGROUND, np.int32)
-        body_label[list(gripper_bodies)] = SEG_GRIPPER
+        body_label[self.hand.bodies] = SEG_GRIPPER
         body_label[self._obj_body] = np.arange(len(self.objects))
         self._geom_label = body_label[m.geom_bodyid]  # geom id -> segmentation label / object index
-
-    def _index_arm(self):
-        m, arm = self.model, self.arm
-        self._hand_body = self._mocap = None
-        self._pad_geoms = tuple(m.geom(arm.full(n)).id for n in ARM_PAD_GEOMS[arm.name])
-        self._cam_ids = {"scene": mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, "scene_cam")}
-        base = m.body(arm.full("base_link")).id
-        in_arm = np.zeros(m.nbody, bool)
-        for b in range(m.nbody):  # parents precede children in MuJoCo's body order
-            in_arm[b] = b == base or (b > 0 and in_arm[m.body_parentid[b]])
-        body_label = np.full(m.nbody, SEG_BACKGROUND, np.int32)
-        body_label[in_arm] = SEG_GRIPPER
-        body_label[self._obj_body] = np.arange(len(self.objects))
-        self._geom_label = body_label[m.geom_bodyid]
-        # Gripper joints tied to the driven one by joint equalities (mimics): q1 = c0 + c1 * q_driven.
-        drive = m.joint(arm.full(arm.gripper_joint_names[0])).id
-        self._grip_drive_qadr = m.jnt_qposadr[drive]
-        self._grip_mimics = [(m.jnt_qposadr[m.eq_obj1id[e]], m.eq_data[e, 0], m.eq_data[e, 1])
-                             for e in range(m.neq)
-                             if m.eq_type[e] == mujoco.mjtEq.mjEQ_JOINT and m.eq_obj2id[e] == drive]
-
-    def _grip_drive(self) -> GripDrive:
-        """The gripper's force model (grip.py) on its one position actuator."""
-        m = self.model
-        if self.arm is None:
-            aid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, "fingers")
-            return GripDrive(m, aid, self.gripper, lambda w: 0.5 * w, lambda c: 2.0 * c, 0.0, self.gripper.max_opening)
-        arm = self.arm
-        return GripDrive(m, arm.gripper_actuator_ids(m)[0], self.gripper, arm.width_to_ctrl, arm.ctrl_to_width,
-                         arm.gripper_min_width, arm.gripper_max_width)
 
     def _apply_contact_model(self) -> None:
         """Pads (also the arms', whose vendor modules set their own) get physics.pad_friction and condim; the
@@ -483,31 +434,26 @@ class SimCell:
         """Close the gripper with its force model (grippers.<name>) and squeeze for ``seconds`` (default close_time)."""
         self.grip.close(self.data, seconds)
 
-    def _no_floating_gripper(self, what: str):
-        raise RuntimeError(f"SimCell.{what}: this cell has the {self.arm.name} arm instead of the floating gripper; "
-                           f"run trials with grasp_sim.executors.execute_grasp_with_arm (or run_grasp)")
+    def _floating(self, what: str) -> FloatingHand:
+        if not isinstance(self.hand, FloatingHand):
+            raise RuntimeError(f"SimCell.{what}: this cell has the {self.arm.name} arm instead of the floating "
+                               f"gripper; run trials with grasp_sim.executors.execute_grasp_with_arm (or run_grasp)")
+        return self.hand
+
+    def _arm_gripper(self, what: str) -> ArmGripper:
+        if not isinstance(self.hand, ArmGripper):
+            raise RuntimeError(f"SimCell.{what}: this cell has no arm (SimCell(..., arm=None))")
+        return self.hand
 
     def set_arm_pose(self, q: Sequence[float] | None = None, opening: float | None = None) -> None:
         """Arm cells: teleport the arm to joint positions ``q`` (default: ``arm_rest_q``) at rest, the gripper
         to ``opening`` (default: fully open), and command the servos to hold them. Clears all velocities."""
-        if self.arm is None:
-            raise RuntimeError("SimCell.set_arm_pose: this cell has no arm (SimCell(..., arm=None))")
-        arm, m, d = self.arm, self.model, self.data
-        width = arm.gripper_max_width if opening is None else opening
-        self.grip.command_width(d, width)
-        # Write the gripper joints too: qpos0 = 0 lies outside the WidowX finger range.
-        self.write_gripper_joints(d.qpos, width)
-        d.qvel[:] = 0.0  # callers reset objects afterwards
-        arm.set_q(m, d, self.arm_rest_q if q is None else q)  # also runs mj_forward
+        self._arm_gripper("set_arm_pose").set_pose(q, opening)
 
     def write_gripper_joints(self, qpos: np.ndarray, opening: float) -> None:
         """Arm cells: write the gripper joints (driven + mimics) of ``qpos`` for a pad-to-pad ``opening``
         (clipped to the gripper's range), e.g. of a scratch ``MjData`` for a kinematic query."""
-        arm = self.arm
-        ctrl = arm.width_to_ctrl(min(max(opening, arm.gripper_min_width), arm.gripper_max_width))
-        qpos[self._grip_drive_qadr] = ctrl
-        for qa, c0, c1 in self._grip_mimics:
-            qpos[qa] = c0 + c1 * ctrl
+        self._arm_gripper("write_gripper_joints").write_joints(qpos, opening)
 
     @property
     def pad_geoms(self) -> tuple[int, int]:
@@ -641,49 +587,27 @@ class SimCell:
     # ------------------------------------------------------------------------------------- gripper
     def park_gripper(self) -> None:
         """Floating gripper: to ``park_position``, open. Arm cells: arm to ``arm_rest_q``, gripper open."""
-        if self.arm is not None:
-            return self.set_arm_pose()
-        self.teleport_gripper(self.park_position, 0.0, self.gripper.max_opening)
+        self.hand.park()
 
     def teleport_gripper(self, position: Sequence[float], yaw: float, opening: float, quat=None) -> None:
         """Place the hand (fingertip centre) at ``position`` with ``yaw`` (or the full orientation ``quat``,
         wxyz; see :func:`hand_quat`) and finger ``opening``, at rest."""
-        if self.arm is not None:
-            self._no_floating_gripper("teleport_gripper")
-        d = self.data
-        q = yaw_quat(yaw) if quat is None else np.asarray(quat, float)
-        d.mocap_pos[self._mocap], d.mocap_quat[self._mocap] = position, q
-        a = self._hand_qadr
-        d.qpos[a:a + 3], d.qpos[a + 3:a + 7] = position, q
-        d.qvel[self._hand_dadr:self._hand_dadr + 6] = 0.0
-        half = float(np.clip(opening / 2, 0.0, self.gripper.max_opening / 2))
-        for qa, da in zip(self._finger_qadr, self._finger_dadr):
-            d.qpos[qa], d.qvel[da] = half, 0.0
-        self.grip.command_width(d, 2 * half)
-        mujoco.mj_forward(self.model, d)
+        self._floating("teleport_gripper").teleport(position, yaw, opening, quat)
 
     def set_gripper_target(self, position: Sequence[float], yaw: float, quat=None) -> None:
         """Where the hand's weld pulls it: ``position`` with ``yaw`` (or the orientation ``quat``, wxyz)."""
-        if self.arm is not None:
-            self._no_floating_gripper("set_gripper_target")
-        self.data.mocap_pos[self._mocap] = position
-        self.data.mocap_quat[self._mocap] = yaw_quat(yaw) if quat is None else quat
+        self._floating("set_gripper_target").set_target(position, yaw, quat)
 
     def set_opening(self, opening: float) -> None:
         """Servo the fingers to ``opening`` (clipped to the stroke); to grasp, use :meth:`close_gripper`."""
         self.grip.command_width(self.data, opening)
 
     def gripper_opening(self) -> float:
-        if self.arm is not None:
-            return self.arm.gripper_width(self.model, self.data)
-        return float(self.data.qpos[self._finger_qadr[0]] + self.data.qpos[self._finger_qadr[1]])
+        return self.hand.opening()
 
     def hand_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """(position, wxyz quat) of the floating hand, or of the arm's TCP site (its own axis convention)."""
-        if self.arm is not None:
-            return self.arm.ee_pose(self.model, self.data)
-        a = self._hand_qadr
-        return self.data.qpos[a:a + 3].copy(), self.data.qpos[a + 3:a + 7].copy()
+        return self.hand.pose()
 
     def finger_contacts(self, i: int) -> tuple[bool, bool]:
         """Whether object ``i`` touches the (left, right) pad now (the arm's pads in arm cells)."""

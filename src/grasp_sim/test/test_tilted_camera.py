@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import grasp_sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
-from grasp_sim.cell import hand_quat, yaw_quat
+from grasp_sim.hands import hand_quat, yaw_quat
 from grasp_sim.cell_setup import camera_pose
 from grasp_sim.objects import box_object
 from grasp_sim.settings import load_sim_settings

@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-from ..cell import SimCell, hand_quat
+from ..cell import SimCell
+from ..hands import hand_quat
 from ..world_grasp import GraspPose, TrialResult
 from .common import fingertip_target, judge_lift, planned_opening
 
