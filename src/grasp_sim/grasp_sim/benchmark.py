@@ -28,6 +28,7 @@ import numpy as np
 from grasp_perception.config import ConfigError, build_dataclass
 
 from . import trials
+from .trials import format_percent
 from .settings import load_sim_settings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -136,12 +137,8 @@ def runs(m: Matrix, args) -> list[tuple[str, list[str]]]:
     return [(name, argv) for name, argv in plan if not args.only or name in args.only]
 
 
-def _pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.1f} %"
-
-
 def _per_mu(summary: dict, key: str) -> str:
-    return ", ".join(f"{mu}: {_pct(s.get(key))}" for mu, s in summary["per_friction"].items())
+    return ", ".join(f"{mu}: {format_percent(s.get(key))}" for mu, s in summary["per_friction"].items())
 
 
 def seconds_per_trial(summary: dict) -> float | None:
@@ -171,7 +168,7 @@ def write_report(out: Path, results: dict, info: dict) -> Path:
             spt = seconds_per_trial(s)
             lines.append(f"| {s['gripper']} | {len(s['per_object'])} | {len(s['does_not_fit'])} | "
                          f"{s['trials_per_object']} | {s['n_trials']} ({s.get('n_invalid', 0)}) | "
-                         f"**{_pct(s['success_rate'])}** | {_per_mu(s, 'success_rate')} | "
+                         f"**{format_percent(s['success_rate'])}** | {_per_mu(s, 'success_rate')} | "
                          f"{'-' if spt is None else f'{spt:.1f}'} |")
         lines.append("")
         for s in egad.values():
@@ -190,13 +187,13 @@ def write_report(out: Path, results: dict, info: dict) -> Path:
             k = s["objects_per_scene"]
             plgp = " | ".join(" / ".join(f"{x:.2f}" for x in fig[k]) if k in fig else "-" for fig in PLGP.values())
             sps = seconds_per_scene(s)
-            lines.append(f"| {k} | {s['gripper']} | {s['n_scenes']} ({s['n_invalid']}) | **{_pct(s['SR'])}** "
-                         f"({s['picked']} / {s['attempts']}) | **{_pct(s['PC'])}** | **{_pct(s['AP'])}** | {plgp} | "
+            lines.append(f"| {k} | {s['gripper']} | {s['n_scenes']} ({s['n_invalid']}) | **{format_percent(s['SR'])}** "
+                         f"({s['picked']} / {s['attempts']}) | **{format_percent(s['PC'])}** | **{format_percent(s['AP'])}** | {plgp} | "
                          f"{'-' if sps is None else f'{sps:.0f}'} |")
         lines += ["", "Per mu (SR / PC / AP):", ""]
         for s in clutter.values():
             lines.append(f"- {s['objects_per_scene']} objects: " + "; ".join(
-                f"mu {mu}: {_pct(p['SR'])} / {_pct(p['PC'])} / {_pct(p['AP'])}" for mu, p in s["per_friction"].items()))
+                f"mu {mu}: {format_percent(p['SR'])} / {format_percent(p['PC'])} / {format_percent(p['AP'])}" for mu, p in s["per_friction"].items()))
         lines += ["", "PLGP's figures (%, Tables II and IV, novel objects) are from its own simulated benchmark (its "
                   "objects, camera and cell), not this one: a reference point, not a like-for-like comparison."]
     path = out / "benchmark.md"
@@ -219,7 +216,7 @@ def run(args) -> dict:
             from .report import write_egad_heatmap
             summary["benchmark_heatmap"] = str(write_egad_heatmap(
                 summary["per_object"], out / f"{name}_heatmap.png",
-                title=f"{summary['model_name']}, {summary['gripper']}: {_pct(summary['success_rate'])} "
+                title=f"{summary['model_name']}, {summary['gripper']}: {format_percent(summary['success_rate'])} "
                       f"(mean over mu)"))
         results[name] = summary
     first = next(iter(results.values()))

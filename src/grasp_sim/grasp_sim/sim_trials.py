@@ -92,6 +92,20 @@ def planned_grasp(cell: SimCell, obs, g, gripper: str, seed: int):
     return dataclasses.replace(world, depth_m=depth), "label"
 
 
+def _until_valid(run, retries: int) -> dict:
+    """``run(retry)`` for retry 0, 1, ... until its record is not ``invalid`` (at most ``retries`` re-runs); the
+    last record, with the reasons of the invalid runs under ``invalid_runs``."""
+    invalid_runs = []
+    for retry in range(retries + 1):
+        record = run(retry)
+        if not record.get("invalid"):
+            break
+        invalid_runs.append({"retry": retry, "reason": record["invalid"]})
+    if invalid_runs:
+        record["invalid_runs"] = invalid_runs
+    return record
+
+
 def _invalid_reason(cell: SimCell, settled: bool) -> str | None:
     problems = cell.physics_problems()
     if not settled:
@@ -124,17 +138,11 @@ class SimTrialExecutor:
         """One valid attempt if the physics allows: an invalid one is re-run from a fresh drop (up to
         ``protocol.invalid_retries`` times) and kept under ``invalid_runs``; if none is valid the record
         has ``invalid`` set and is never counted."""
-        invalid_runs = []
-        for retry in range(self.cell.settings.protocol.invalid_retries + 1):
+        def once(retry: int) -> dict:
             if retry:
                 self.reset(object_index, trial, retry)
-            record = self._attempt_once(object_index, trial, retry)
-            if not record.get("invalid"):
-                break
-            invalid_runs.append({"retry": retry, "reason": record["invalid"]})
-        if invalid_runs:
-            record["invalid_runs"] = invalid_runs
-        return record
+            return self._attempt_once(object_index, trial, retry)
+        return _until_valid(once, self.cell.settings.protocol.invalid_retries)
 
     def _attempt_once(self, object_index: int, trial: int, retry: int) -> dict:
         """Render, predict the best grasp, map it into the world (calibration error, label depth), execute it."""
@@ -193,15 +201,9 @@ def run_clutter_scene(cell: SimCell, predictor, scene: int, *, n_objects: int, g
     a scene whose physics broke is re-run from a new drop (``protocol.invalid_retries``) and otherwise
     returned with ``invalid`` set.
     """
-    invalid_runs = []
     t0 = time.perf_counter()
-    for retry in range(cell.settings.protocol.invalid_retries + 1):
-        record = _clutter_scene_once(cell, predictor, scene, n_objects, gripper, seed, retry)
-        if not record.get("invalid"):
-            break
-        invalid_runs.append({"retry": retry, "reason": record["invalid"]})
-    if invalid_runs:
-        record["invalid_runs"] = invalid_runs
+    record = _until_valid(lambda retry: _clutter_scene_once(cell, predictor, scene, n_objects, gripper, seed, retry),
+                          cell.settings.protocol.invalid_retries)
     record["seconds"] = round(time.perf_counter() - t0, 2)
     return record
 

@@ -69,12 +69,12 @@ def run_clutter(args, cell: SimCell, predictor, log: TrialLog) -> dict:
                "ap_top_k": cfg.ap_top_k, "ap_candidates": cfg.ap_candidates, "max_failures": cfg.max_failures,
                "scenes": scenes}
     print(f"{_mu_label(cell.contact_mu)}: {summary['n_scenes']} scenes of {args.clutter} objects "
-          f"({summary['n_invalid']} invalid): SR {_pct(summary['SR'])} ({summary['picked']}/{summary['attempts']}), "
-          f"PC {_pct(summary['PC'])}, AP@{cfg.ap_top_k} {_pct(summary['AP'])}")
+          f"({summary['n_invalid']} invalid): SR {format_percent(summary['SR'])} ({summary['picked']}/{summary['attempts']}), "
+          f"PC {format_percent(summary['PC'])}, AP@{cfg.ap_top_k} {format_percent(summary['AP'])}")
     return summary
 
 
-def _pct(x: float | None) -> str:
+def format_percent(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f} %"
 
 
@@ -136,17 +136,17 @@ def write_markdown(path: Path, summary: dict) -> Path:
     if summary.get("mode") == "clutter":
         lines += ["| contact mu | scenes (invalid) | SR (picked / attempts) | PC | AP |", "|---|---|---|---|---|"]
         for k, s in summary["per_friction"].items():
-            lines.append(f"| {k} | {s['n_scenes']} ({s['n_invalid']}) | {_pct(s['SR'])} ({s['picked']} / "
-                         f"{s['attempts']}) | {_pct(s['PC'])} | {_pct(s['AP'])} |")
-        lines.append(f"| **average** | {summary['n_scenes']} ({summary['n_invalid']}) | **{_pct(summary['SR'])}** | "
-                     f"**{_pct(summary['PC'])}** | **{_pct(summary['AP'])}** |")
+            lines.append(f"| {k} | {s['n_scenes']} ({s['n_invalid']}) | {format_percent(s['SR'])} ({s['picked']} / "
+                         f"{s['attempts']}) | {format_percent(s['PC'])} | {format_percent(s['AP'])} |")
+        lines.append(f"| **average** | {summary['n_scenes']} ({summary['n_invalid']}) | **{format_percent(summary['SR'])}** | "
+                     f"**{format_percent(summary['PC'])}** | **{format_percent(summary['AP'])}** |")
     else:
         lines += ["| contact mu | trials (invalid) | successes | success rate |", "|---|---|---|---|"]
         for k, s in summary["per_friction"].items():
             lines.append(f"| {k} | {s['n_trials']} ({s.get('n_invalid', 0)}) | {s['successes']} | "
-                         f"{_pct(s['success_rate'])} |")
+                         f"{format_percent(s['success_rate'])} |")
         lines.append(f"| **average** | {summary['n_trials']} ({summary.get('n_invalid', 0)}) | {summary['successes']} | "
-                     f"**{_pct(summary['success_rate'])}** |")
+                     f"**{format_percent(summary['success_rate'])}** |")
     unfit = summary.get("does_not_fit", [])
     lines += ["", f"Does not fit the {summary['gripper']} gripper (not tried, not counted): {len(unfit)}"]
     lines += [f"- {u['name']}: extents {u['extents_m']} m, middle > {u['limit_m']} m" for u in unfit]
