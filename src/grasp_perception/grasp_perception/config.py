@@ -66,6 +66,9 @@ class DataConfig:
     cache: bool = False                   # keep cut samples in memory (small datasets only)
     limit: int = 0                        # use only the first N scenes (0 = all): quick experiments
     max_train_grasps: int = 0             # build training targets from at most N grasps per image (0 = all)
+    # Metres per pixel of the images on the work surface (centre crop only), recorded in the card so that the
+    # predictor can rescale other cameras to it. None: the dataset's generation.json value if it has one.
+    metres_per_pixel: float | None = None
     split: SplitConfig = field(default_factory=SplitConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

@@ -9,12 +9,14 @@ The buffer is overwritten by the next call: copy what you keep.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from .datasets import CHANNELS, CROPS, GraspSample, InputInfo, prepare_geometry
 from .datasets.preprocessing import (DEFAULT_NORMALISATION, check_depth_metres, get_normalisation, inpaint_depth,
                                      invalid_depth)
 from .datasets.transforms import center_crop_origin, crop_matrix
+from .metric_scale import window_matrix
 
 
 def support_plane_slope(depth: np.ndarray, inlier_m: float = 0.005, iterations: int = 3, points: int = 1200,
@@ -72,10 +74,22 @@ class FrameInput:
         self.buffer = np.zeros((1, CHANNELS[channels], self.size, self.size), np.float32)
         self._info: dict[tuple[int, int], InputInfo] = {}
 
-    def _window(self, depth: np.ndarray, rgb: np.ndarray | None):
-        """The network's square window of the frame: views for a centre crop, resampled for a resize."""
+    def _window(self, depth: np.ndarray, rgb: np.ndarray | None, scale: float = 1.0,
+                centre: tuple[float, float] | None = None):
+        """The network's square window of the frame: views for a centre crop, resampled for a resize or for a
+        metric rescale (``scale`` input px per frame px about ``centre``, see :mod:`.metric_scale`)."""
         h, w = depth.shape
         s = self.size
+        if self.crop == "center" and (scale != 1.0 or centre is not None):
+            top, left = center_crop_origin((h, w), s) if s <= min(h, w) else ((h - s) / 2, (w - s) / 2)
+            matrix = window_matrix(scale, centre or (left + s / 2, top + s / 2), s)
+            # Nearest for depth: invalid pixels stay invalid (and are inpainted below) instead of being blended
+            # into their neighbours; outside the frame is invalid too.
+            d = cv2.warpAffine(depth, matrix, (s, s), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=float("nan"))
+            c = None if rgb is None else cv2.warpAffine(rgb, matrix, (s, s), flags=cv2.INTER_LINEAR,
+                                                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            return d, c, InputInfo(matrix=matrix, original_shape=(h, w), input_size=s)
         if self.crop == "center":
             if s > h or s > w:
                 raise ValueError(f"centre crop {s}x{s} does not fit in the {h}x{w} image; use a smaller input size")
@@ -88,14 +102,16 @@ class FrameInput:
         cut, info = prepare_geometry(GraspSample(rgb=rgb, depth=depth, mask=None), s, "resize")
         return cut.depth, cut.rgb, info
 
-    def __call__(self, depth: np.ndarray, rgb: np.ndarray | None = None,
-                 level_table: bool = False) -> tuple[np.ndarray, InputInfo]:
+    def __call__(self, depth: np.ndarray, rgb: np.ndarray | None = None, level_table: bool = False,
+                 scale: float = 1.0, centre: tuple[float, float] | None = None) -> tuple[np.ndarray, InputInfo]:
         """``(1, C, S, S)`` input (the shared buffer) and how it was cut from the frame.
 
         ``depth`` (H, W) metres, invalid = NaN, inf or <= 0 (depth in other units is a DatasetError);
         ``rgb`` (H, W, 3) uint8 RGB order. ``level_table`` removes the table's slope
         (:func:`support_plane_slope`) from the window the network sees, fitted on that window: for tilted
-        cameras; a level table is left as it is.
+        cameras; a level table is left as it is. ``scale`` (network-input px per frame px) and ``centre`` (frame
+        px, default the frame's centre) resample a centre-crop model's window to its trained metric scale
+        (:func:`.metric_scale.input_scale`); 1 and None are the exact crop of training.
         """
         needs_depth = self.channels in ("depth", "rgbd")
         needs_rgb = self.channels in ("rgb", "rgbd")
@@ -103,7 +119,7 @@ class FrameInput:
             raise ValueError(f"model expects {self.channels!r} input but only depth was given")
         depth = np.asarray(depth, dtype=np.float32)
         check_depth_metres(depth)  # also for an RGB-only model: its depth is used to place the grasps
-        d, c, info = self._window(depth, rgb if needs_rgb else None)
+        d, c, info = self._window(depth, rgb if needs_rgb else None, scale, centre)
         plane = 0
         if needs_depth:
             invalid = invalid_depth(d)

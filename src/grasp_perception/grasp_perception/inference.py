@@ -18,6 +18,7 @@ from .backends import check_backend, make_backend
 from .datasets import InputInfo, to_original
 from .frame_input import FrameInput
 from .grasp import ImageGrasp
+from .metric_scale import input_scale
 from .model_io import ModelCard, load_model
 from .postprocess import dense_grasps, detect_grasps
 
@@ -85,11 +86,17 @@ class GraspPredictor:
         return detect_grasps(*maps, top_k=top_k, max_width=self.card.max_width_px, **params)
 
     def predict(self, depth: np.ndarray, rgb: np.ndarray | None = None, top_k: int = 1, level_table: bool = False,
-                dense: bool = False, **postprocess_overrides) -> Prediction:
+                dense: bool = False, intrinsics=None, region: tuple[float, float, float, float] | None = None,
+                **postprocess_overrides) -> Prediction:
         """Grasps for one image. ``depth`` in metres (H, W), invalid = NaN or 0 (other units: DatasetError);
         ``rgb`` uint8 (H, W, 3).
         ``level_table``: remove the table's slope from the network input (tilted cameras; see FrameInput).
-        ``dense``: the ``top_k`` best (pixel, angle bin) candidates instead of the peaks (PLGP's AP ranking)."""
+        ``dense``: the ``top_k`` best (pixel, angle bin) candidates instead of the peaks (PLGP's AP ranking).
+        ``intrinsics`` (anything with ``fx``, ``fy``): with a card that records ``metres_per_pixel``, the frame is
+        resampled to that scale first (:mod:`.metric_scale`), so one model serves any resolution and camera
+        height; without them the frame is taken at the scale it comes in. ``region`` ``(u_min, v_min, u_max,
+        v_max)`` frame px, the workspace: the network window is centred on it and its surface depth sets the
+        scale (the caller drops grasps outside it)."""
         depth = np.asarray(depth, dtype=np.float32)
         if depth.ndim != 2:
             raise ValueError(f"depth must be a (H, W) image in metres, got shape {depth.shape}")
@@ -98,7 +105,11 @@ class GraspPredictor:
         if self.card.inputs in ("rgb", "rgbd") and rgb is None:
             raise ValueError(f"model {self.card.name!r} expects {self.card.inputs} input but only depth was given")
         t0 = time.perf_counter()
-        x, info = self.frame_input(depth, rgb, level_table)  # DatasetError (a ValueError) if no depth is valid
+        scale = 1.0
+        if intrinsics is not None and self.card.crop == "center":
+            scale = input_scale(self.card.metres_per_pixel, depth, intrinsics.fx, intrinsics.fy, region)
+        centre = None if region is None else ((region[0] + region[2]) / 2, (region[1] + region[3]) / 2)
+        x, info = self.frame_input(depth, rgb, level_table, scale=scale, centre=centre)  # DatasetError (a ValueError) if no depth is valid
         t1 = time.perf_counter()
         maps = tuple(m[0] for m in self.backend(x))
         t2 = time.perf_counter()

@@ -67,6 +67,9 @@ class ModelCard:
     input_size: int                   # network input side in pixels
     crop: str                         # resize (whole image -> input_size) | center (centre crop)
     max_width_px: float               # width head x max_width_px = opening in input pixels
+    # Metres per network-input pixel on the work surface in training (surface depth / focal length); the
+    # predictor rescales other cameras' frames to it (metric_scale). None: not recorded, frames used as they come.
+    metres_per_pixel: float | None = None
     # Options of the network class; quality_activation is always there (linear when not given in code).
     arch_kwargs: dict = field(default_factory=dict)
     inpaint: bool = True
@@ -180,6 +183,11 @@ def _check_card(card: ModelCard, source: str) -> None:
     if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
         raise _bad(source, "max_width_px", "a number > 0 (pixels)", w)
     card.max_width_px = float(w)
+    m = card.metres_per_pixel
+    if m is not None:
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(m) or not 0 < m < 0.1:
+            raise _bad(source, "metres_per_pixel", "null or a number of metres per pixel in (0, 0.1)", m)
+        card.metres_per_pixel = float(m)
     if not isinstance(card.inpaint, bool):
         raise _bad(source, "inpaint", "true or false", card.inpaint)
     if not isinstance(card.normalisation, str) or card.normalisation not in NORMALISATIONS:

@@ -134,7 +134,8 @@ class GraspPlanner:
             return PlanResult(False, "the camera -> base transform is not a rigid 4x4 transform", stamp_ns=frame.stamp_ns)
         t0 = time.perf_counter()
         pred = self.predictor.predict(frame.depth, rgb=frame.rgb, top_k=self.config.candidates,
-                                      level_table=self.config.level_table)
+                                      level_table=self.config.level_table, intrinsics=frame.intrinsics,
+                                      region=self.config.workspace.roi)
         t1 = time.perf_counter()
         dropped: Counter = Counter()
         kept: list[PlannedGrasp] = []
@@ -167,7 +168,9 @@ class GraspPlanner:
         timings = {"check": 1e3 * (t0 - t_start), **pred.timings_ms,
                    "poses": 1e3 * (t2 - t1), "total": 1e3 * (t2 - t_start)}
         if not kept:
-            why = ", ".join(f"{n} {k}" for k, n in dropped.most_common()) or "the network found no grasp peak"
+            why = ", ".join(f"{n} {k}" for k, n in dropped.most_common()) or (
+                "the network found no grasp peak" + (f" in its window on the workspace ROI {self.config.workspace.roi}"
+                                                     if self.config.workspace.roi else ""))
             return PlanResult(False, f"no grasp left of {len(pred.grasps)} candidates: {why}", stamp_ns=frame.stamp_ns,
                               timings_ms=timings, image_grasps=pred.grasps)
         return PlanResult(True, f"{len(kept)} grasp(s), best quality {kept[0].image.quality:.3f}", kept,

@@ -75,8 +75,26 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def dataset_metres_per_pixel(cfg: ExperimentConfig) -> float | None:
+    """The training images' metric scale: ``data.metres_per_pixel``, else the ``metres_per_pixel`` the simulator's
+    generator wrote into the dataset's ``generation.json``; None for a resized input (no single scale) or when
+    neither says."""
+    if cfg.data.crop != "center":
+        return None
+    if cfg.data.metres_per_pixel is not None:
+        return cfg.data.metres_per_pixel
+    status = Path(cfg.data.root) / "generation.json"
+    if not status.is_file():
+        return None
+    try:
+        value = json.loads(status.read_text()).get("metres_per_pixel")
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{status}: unreadable ({exc}); set data.metres_per_pixel in the config instead") from None
+    return None if value is None else float(value)
+
+
 def card_for(cfg: ExperimentConfig, metrics: dict | None = None) -> ModelCard:
-    return ModelCard(
+    return ModelCard(metres_per_pixel=dataset_metres_per_pixel(cfg),
         name=cfg.name, architecture=cfg.model.architecture, inputs=cfg.model.inputs,
         n_bins=cfg.model.n_bins, input_size=cfg.data.input_size, crop=cfg.data.crop,
         max_width_px=cfg.targets.max_width_px, arch_kwargs=dict(cfg.model.kwargs),

@@ -50,12 +50,13 @@ from pathlib import Path
 
 import numpy as np
 from grasp_perception.datasets.jacquard import parse_jacquard_grasps, write_jacquard_scene
+from grasp_perception.geometry import CameraIntrinsics
 from tqdm import tqdm
 
 from .camera import DepthNoise, random_viewpoint
 from .label_depth import label_gripper
 from .labels import LabelParams, generate_labels, subsample
-from .objects import FROM_SETTINGS, ObjectSpec, load_mesh_objects, procedural_objects
+from .objects import FROM_SETTINGS, PROCEDURAL_FAMILIES, ObjectSpec, load_mesh_objects, procedural_objects
 from .cell import SimCell
 from .settings import GRIPPER_NAMES, SimSettings, load_sim_settings
 
@@ -66,7 +67,7 @@ PREVIEW_FILE = "preview.png"
 _GRASPS_SUFFIX = "_grasps.txt"
 _PART = ".part"  # in-flight files: JacquardSource only indexes names ending in _grasps.txt
 # Arguments that define what scene i is: a resumed run must use the same ones.
-_DATASET_ARGS = ("objects", "seed", "pool_size", "max_objects", "max_extent", "max_grasps_per_scene",
+_DATASET_ARGS = ("objects", "family", "seed", "pool_size", "max_objects", "max_extent", "max_grasps_per_scene",
                  "camera_height", "stride", "gripper", "sim_config", "sim_scene_settings")
 
 
@@ -78,8 +79,8 @@ def scene_settings(settings: SimSettings) -> dict:
 
 # ------------------------------------------------------------------------------------------- plan
 def load_pool(objects: str, *, pool_size: int, seed: int, max_extent: float | None = None,
-              settings: SimSettings | None = None) -> list[ObjectSpec]:
-    """The object pool: ``procedural`` (seeded) or every mesh of a folder (shrunk to ``max_extent`` m; None:
+              settings: SimSettings | None = None, family: str = "wide") -> list[ObjectSpec]:
+    """The object pool: ``procedural`` (seeded, of the procedural ``family``) or every mesh of a folder (shrunk to ``max_extent`` m; None:
     ``physics.mesh_max_extent`` of ``settings``, the file's size in realistic.yaml)."""
     settings = settings or load_sim_settings()
     if objects == "procedural":
@@ -87,7 +88,7 @@ def load_pool(objects: str, *, pool_size: int, seed: int, max_extent: float | No
             raise ValueError(f"--pool-size must be >= 1, got {pool_size}")
         # The seed goes into the name: pool objects are different shapes for different seeds.
         return [dataclasses.replace(o, name=f"s{seed}_{o.name}")
-                for o in procedural_objects(pool_size, seed=seed, settings=settings)]
+                for o in procedural_objects(pool_size, seed=seed, settings=settings, family=family)]
     path = Path(objects)
     if not path.is_dir():
         raise ValueError(f"--objects must be 'procedural' or a folder of .obj/.stl meshes; {path} is neither")
@@ -301,7 +302,7 @@ def _check_out(out: Path, args: dict, resume: bool) -> None:
                              f"its scenes would not match new ones")
 
 
-def generate(*, out, scenes: int, objects: str = "procedural", workers: int = 1, start: int = 0,
+def generate(*, out, scenes: int, objects: str = "procedural", family: str = "wide", workers: int = 1, start: int = 0,
              seed: int = 0, pool_size: int = 200, max_objects: int = 1, max_extent: float | None = None,
              max_grasps_per_scene: int = 2000, camera_height: float | None = None, stride: int = 1,
              resume: bool = False, progress: bool = True, sim_config: str | None = None,
@@ -319,15 +320,15 @@ def generate(*, out, scenes: int, objects: str = "procedural", workers: int = 1,
     settings = load_sim_settings(sim_config)
     sim_config = settings.source
     out = Path(out)
-    args = {"out": str(out), "scenes": scenes, "objects": str(objects), "workers": workers, "start": start,
+    args = {"out": str(out), "scenes": scenes, "objects": str(objects), "family": family, "workers": workers, "start": start,
             "seed": seed, "pool_size": pool_size, "max_objects": max_objects, "max_extent": max_extent,
             "max_grasps_per_scene": max_grasps_per_scene, "camera_height": camera_height, "stride": stride,
             "resume": resume, "gripper": gripper, "sim_config": sim_config,
             "sim_scene_settings": json.loads(json.dumps(scene_settings(settings)))}
     if objects != "procedural":  # the pool size of a mesh folder is what it holds
-        args["pool_size"] = None
+        args["pool_size"] = args["family"] = None
     _check_out(out, args, resume)
-    pool = load_pool(objects, pool_size=pool_size, seed=seed, max_extent=max_extent, settings=settings)
+    pool = load_pool(objects, pool_size=pool_size, seed=seed, max_extent=max_extent, settings=settings, family=family)
     if max_objects > len(pool):
         raise ValueError(f"--max-objects {max_objects} exceeds the {len(pool)} objects of the pool ({objects})")
     out.mkdir(parents=True, exist_ok=True)
@@ -345,7 +346,12 @@ def generate(*, out, scenes: int, objects: str = "procedural", workers: int = 1,
 
     present = {i for i in indices if grasps_path(out, i, object_id(i)).exists()}
     todo = [i for i in indices if i not in present and i not in no_label]
+    # The images' metric scale on the tray (camera height / focal length): training records it in the model card
+    # so that the predictor can bring other cameras to it (grasp_perception.metric_scale).
+    intrinsics = getattr(CameraIntrinsics, settings.camera.intrinsics)()
+    height = settings.camera.height if camera_height is None else camera_height
     status = {"status": "running", "args": args, "pool": {"size": len(pool), "names": names},
+              "metres_per_pixel": height / (0.5 * (intrinsics.fx + intrinsics.fy)),
               "gripper": dataclasses.asdict(label_gripper(settings, gripper)),
               "label_params": dataclasses.asdict(LabelParams(stride_px=stride)),
               "versions": _versions()}
@@ -429,6 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="dataset folder (Jacquard layout)")
     p.add_argument("--scenes", type=int, required=True, help="number of scenes to generate")
     p.add_argument("--objects", default="procedural", help="'procedural' or a folder of .obj/.stl meshes")
+    p.add_argument("--family", default="wide", choices=sorted(PROCEDURAL_FAMILIES),
+                   help="procedural shapes: basic (boxes, cylinders, capsules, ellipsoids, L/T) or wide (+ rods, "
+                        "plates, small objects, U channels)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (each renders its own cell)")
     p.add_argument("--start", type=int, default=0, help="index of the first scene (shards, or one scene alone)")
     p.add_argument("--seed", type=int, default=0, help="seeds the procedural pool and every scene")
@@ -454,7 +463,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     try:
-        summary = generate(out=a.out, scenes=a.scenes, objects=a.objects, workers=a.workers, start=a.start,
+        summary = generate(out=a.out, scenes=a.scenes, objects=a.objects, family=a.family, workers=a.workers, start=a.start,
                            seed=a.seed, pool_size=a.pool_size, max_objects=a.max_objects, max_extent=a.max_extent,
                            max_grasps_per_scene=a.max_grasps_per_scene, camera_height=a.camera_height,
                            stride=a.stride, resume=a.resume, progress=not a.no_progress, sim_config=a.sim_config,

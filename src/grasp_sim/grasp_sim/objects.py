@@ -194,10 +194,18 @@ def _quat_x90() -> tuple[float, float, float, float]:
     return (float(np.cos(np.pi / 4)), float(np.sin(np.pi / 4)), 0.0, 0.0)
 
 
+# The procedural families. "basic" is the original six shapes (the evaluation pools and ggcnn2-sim-v1's data);
+# "wide" adds the shapes unseen meshes have and basic lacks: long thin rods, flat plates, small objects, and
+# concave U/C channels (a cup-like gap the pads must not close into).
+PROCEDURAL_FAMILIES = {"basic": ("box", "cylinder", "capsule", "ellipsoid", "L", "T"),
+                       "wide": ("box", "cylinder", "capsule", "ellipsoid", "L", "T", "rod", "plate", "small", "U")}
+
+
 def procedural_objects(n: int, seed: int | None = 0, *, settings=None, max_opening: float | None = None,
                        fit_ratio: float | None = None, density: Sequence[float] | None = None,
-                       friction: Sequence[float] | None = None) -> list[ObjectSpec]:
-    """``n`` seeded objects: boxes, cylinders, capsules, ellipsoids and L/T compounds of boxes.
+                       friction: Sequence[float] | None = None, family: str = "basic") -> list[ObjectSpec]:
+    """``n`` seeded objects of ``family`` (:data:`PROCEDURAL_FAMILIES`): boxes, cylinders, capsules,
+    ellipsoids and L/T compounds of boxes; "wide" adds rods, plates, small objects and U channels.
 
     Every object fits the gripper (see module docstring): at least two of its three extents are at
     most ``fit_ratio * max_opening`` (largest extent up to ~12 cm), and its thinnest extent is >= 1.5 cm
@@ -220,7 +228,9 @@ def procedural_objects(n: int, seed: int | None = 0, *, settings=None, max_openi
     def uni(lo: float, hi: float) -> float:  # uniform that tolerates lo > hi for small grippers
         return float(rng.uniform(min(lo, hi), hi))
 
-    kinds = ("box", "cylinder", "capsule", "ellipsoid", "L", "T")
+    if family not in PROCEDURAL_FAMILIES:
+        raise ValueError(f"procedural_objects: family must be one of {sorted(PROCEDURAL_FAMILIES)}, got {family!r}")
+    kinds = PROCEDURAL_FAMILIES[family]
     out = []
     for i in range(n):
         kind = kinds[int(rng.integers(len(kinds)))]
@@ -234,6 +244,23 @@ def procedural_objects(n: int, seed: int | None = 0, *, settings=None, max_openi
             prims = (Primitive("capsule", (uni(0.015, min(g, 0.05)) / 2, uni(0.01, 0.08) / 2), quat=_quat_x90()),)
         elif kind == "ellipsoid":
             prims = (Primitive("ellipsoid", (uni(0.015, g) / 2, uni(0.015, g) / 2, uni(0.02, 0.10) / 2)),)
+        elif kind == "rod":  # long and thin, lying down: only a grasp across it holds
+            prims = (Primitive("cylinder", (uni(0.015, 0.025) / 2, uni(0.10, 0.16) / 2), quat=_quat_x90()),)
+        elif kind == "plate":  # flat: barely above the table, the approach depth matters
+            prims = (Primitive("box", (uni(0.03, g) / 2, uni(0.04, 0.12) / 2, uni(0.015, 0.02) / 2)),)
+        elif kind == "small":
+            side = uni(0.015, 0.03) / 2
+            prims = ((Primitive("sphere", (side,)),) if rng.random() < 0.5
+                     else (Primitive("box", (side, side, uni(0.015, 0.03) / 2)),))
+        elif kind == "U":
+            # A channel: a base bar and two walls, open upwards or sideways; the gap is what the pads must avoid.
+            t = uni(0.012, 0.02) / 2          # wall half-thickness
+            a = uni(0.04, g) / 2              # outer half-width
+            d = uni(0.03, 0.08) / 2           # half-depth along the channel
+            h = uni(0.03, 0.05) / 2           # wall half-height above the base
+            base = Primitive("box", (a, d, t))
+            walls = tuple(Primitive("box", (t, d, h), pos=(sx * (a - t), 0.0, t + h)) for sx in (-1.0, 1.0))
+            prims = (base,) + walls
         else:
             # Two boxes in a plane, touching (no overlap, so volumes add up for the mass); every
             # extent of the compound stays <= g.

@@ -152,7 +152,7 @@ class SimTrialExecutor:
         t1 = time.perf_counter()
         obs = cell.render()
         t2 = time.perf_counter()
-        pred = self.predictor.predict(obs.depth, rgb=obs.rgb, top_k=1, level_table=LEVEL_TABLE)
+        pred = self.predictor.predict(obs.depth, rgb=obs.rgb, top_k=1, level_table=LEVEL_TABLE, intrinsics=obs.intrinsics)
         t3 = time.perf_counter()
         record = {"success": False}
         if not pred.grasps:
@@ -219,7 +219,7 @@ def _clutter_scene_once(cell: SimCell, predictor, scene: int, n_objects: int, gr
     start = cell.snapshot()
     obs = cell.render()
     ranked = predictor.predict(obs.depth, rgb=obs.rgb, top_k=cfg.ap_top_k, dense=cfg.ap_candidates == "dense",
-                               level_table=LEVEL_TABLE).grasps
+                               level_table=LEVEL_TABLE, intrinsics=obs.intrinsics).grasps
     ap_hits = 0
     for k, g in enumerate(ranked):
         cell.restore(start)
@@ -233,7 +233,8 @@ def _clutter_scene_once(cell: SimCell, predictor, scene: int, n_objects: int, gr
         if not cell.settle():  # after a removal or a failed grasp the rest may still move
             problems.append(f"scene still moving before attempt {attempts + 1}")
         obs = cell.render()
-        pred = predictor.predict(obs.depth, rgb=obs.rgb, top_k=1, level_table=LEVEL_TABLE).grasps
+        pred = predictor.predict(obs.depth, rgb=obs.rgb, top_k=1, level_table=LEVEL_TABLE,
+                                 intrinsics=obs.intrinsics).grasps
         attempts += 1
         result = (_try(cell, obs, pred[0], gripper, scene_seed(seed, scene, HAND_EYE, 1000 + attempts, retry))
                   if pred else None)

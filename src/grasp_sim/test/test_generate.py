@@ -70,6 +70,9 @@ def test_run_writes_a_jacquard_dataset(full):
         == sum(len(src.load_grasps(i)) for i in range(len(src)))
     assert status["scenes_per_min"] > 0 and status["labels_per_min"] > 0
     assert (out / gen.PREVIEW_FILE).stat().st_size > 0
+    assert status["args"]["family"] == "wide"
+    # the images' scale on the tray, which training records in the model card: height / focal length
+    assert status["metres_per_pixel"] == pytest.approx(0.6 / 615.0)
     # Each view's camera pose: at the profile's height, looking at the tray centre, all different.
     cams = [json.loads(line) for line in (out / gen.CAMERA_FILE).read_text().splitlines()]
     assert sorted(c["index"] for c in cams) == [0, 1, 2]

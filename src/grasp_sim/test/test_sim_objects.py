@@ -41,6 +41,28 @@ def test_procedural_objects_are_seeded_varied_and_fit_the_gripper():
     assert all(o.fits_gripper(0.05) for o in procedural_objects(20, seed=1, max_opening=0.05))
 
 
+def test_wide_family_adds_rods_plates_small_objects_and_channels_that_still_fit():
+    objs = procedural_objects(120, seed=7, family="wide")
+    kinds = {o.name.split("_", 2)[2] for o in objs}
+    assert kinds == {"box", "cylinder", "capsule", "ellipsoid", "L", "T", "rod", "plate", "small", "U"}
+    for o in objs:
+        assert o.fits_gripper(0.08), f"{o.name} extents {o.extents()}"
+        kind = o.name.split("_", 2)[2]
+        ext = o.extents()
+        if kind == "rod":
+            assert ext[2] >= 0.10 and ext[0] <= 0.025 + 1e-9  # long and thin
+        elif kind == "plate":
+            assert ext[0] <= 0.02 + 1e-9                     # flat
+        elif kind == "small":
+            assert ext[2] <= 0.03 + 1e-9
+        elif kind == "U":
+            assert len(o.primitives) == 3
+    # the basic family is what it was: evaluation pools and older datasets keep their objects
+    assert _signature(procedural_objects(40, seed=7)) == _signature(procedural_objects(40, seed=7, family="basic"))
+    with pytest.raises(ValueError, match="family"):
+        procedural_objects(1, family="odd")
+
+
 def test_procedural_objects_drop_and_settle_in_the_tray():
     objs = procedural_objects(6, seed=2)
     with SimCell(objs, seed=0) as cell:

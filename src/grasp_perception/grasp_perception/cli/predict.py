@@ -20,6 +20,7 @@ import numpy as np
 
 from ..datasets import DatasetError
 from ..datasets.preprocessing import check_depth_metres
+from ..geometry import CameraIntrinsics
 from ..inference import GraspPredictor
 from ..model_io import ModelFileError
 from ..visualise import map_to_original, overlay_figure, write_image
@@ -69,12 +70,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--device", default="auto")
+    p.add_argument("--focal", type=float, nargs=2, metavar=("FX", "FY"),
+                   help="the camera's focal lengths (px): rescale the frame to the model's trained metric scale")
     args = p.parse_args(argv)
     try:
         predictor = GraspPredictor(args.model, device=args.device)
         depth = read_depth(args.depth, args.depth_scale)
         rgb = read_rgb(args.rgb) if args.rgb else None
-        pred = predictor.predict(depth, rgb=rgb, top_k=args.top_k)
+        focal = None if args.focal is None else CameraIntrinsics(depth.shape[1], depth.shape[0], *args.focal,
+                                                                (depth.shape[1] - 1) / 2, (depth.shape[0] - 1) / 2)
+        pred = predictor.predict(depth, rgb=rgb, top_k=args.top_k, intrinsics=focal)
     except (ModelFileError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
