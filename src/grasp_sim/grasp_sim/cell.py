@@ -208,7 +208,7 @@ class SimCell:
         if len(set(names)) != len(names):
             raise ValueError(f"SimCell object names must be unique, got {names}")
         self.objects = list(objects)
-        self.intrinsics = camera or getattr(CameraIntrinsics, cam.intrinsics)()
+        self.intrinsics = camera or cam.camera_intrinsics()
         if camera_pose is None:
             height = cam.height if camera_height is None else camera_height
             if cam.tilt_deg:

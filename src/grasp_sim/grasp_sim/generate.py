@@ -50,7 +50,6 @@ from pathlib import Path
 
 import numpy as np
 from grasp_perception.datasets.jacquard import parse_jacquard_grasps, write_jacquard_scene
-from grasp_perception.geometry import CameraIntrinsics
 from tqdm import tqdm
 
 from .camera import DepthNoise, random_viewpoint
@@ -348,7 +347,7 @@ def generate(*, out, scenes: int, objects: str = "procedural", family: str = "wi
     todo = [i for i in indices if i not in present and i not in no_label]
     # The images' metric scale on the tray (camera height / focal length): training records it in the model card
     # so that the predictor can bring other cameras to it (grasp_perception.metric_scale).
-    intrinsics = getattr(CameraIntrinsics, settings.camera.intrinsics)()
+    intrinsics = settings.camera.camera_intrinsics()
     height = settings.camera.height if camera_height is None else camera_height
     status = {"status": "running", "args": args, "pool": {"size": len(pool), "names": names},
               "metres_per_pixel": height / (0.5 * (intrinsics.fx + intrinsics.fy)),

@@ -124,8 +124,14 @@ class CameraSettings:
     tilt_deg: float
     viewpoints: ViewpointSettings
     intrinsics: str
+    resolution: list          # [width, height] px of the rendered frames
     depth_noise: DepthNoiseSettings
     hand_eye: HandEyeSettings
+
+    def camera_intrinsics(self):
+        """The rendered camera's intrinsics: ``intrinsics`` (a CameraIntrinsics constructor) at ``resolution``."""
+        from grasp_perception.geometry import CameraIntrinsics
+        return getattr(CameraIntrinsics, self.intrinsics)(*(int(x) for x in self.resolution))
 
 
 @dataclass(frozen=True)
@@ -311,6 +317,9 @@ def _check(s: SimSettings, source: str) -> None:
     from grasp_perception.geometry import CameraIntrinsics
     if not callable(getattr(CameraIntrinsics, c.intrinsics, None)):
         bad("camera.intrinsics", "a CameraIntrinsics constructor name (e.g. realsense_d435_color)", c.intrinsics)
+    if (not isinstance(c.resolution, list) or len(c.resolution) != 2
+            or any(isinstance(x, bool) or not isinstance(x, int) or x < 16 for x in c.resolution)):
+        bad("camera.resolution", "[width, height] in pixels (integers >= 16)", c.resolution)
     positive("camera.viewpoints.max_offset", c.viewpoints.max_offset, allow_zero=True)
     if c.viewpoints.views_per_scene < 1:
         bad("camera.viewpoints.views_per_scene", ">= 1", c.viewpoints.views_per_scene)

@@ -113,8 +113,8 @@ def _mu_key(mu: float | None) -> str:
 
 
 def settings_for_run(args) -> SimSettings:
-    """``--sim-config`` with the command line's overrides (--friction, --trials-per-object, --no-depth-noise, the
-    clutter protocol's --max-failures, --ap-top-k, --ap-candidates)."""
+    """``--sim-config`` with the command line's overrides (--friction, --trials-per-object, --no-depth-noise,
+    --camera-height, --resolution, the clutter protocol's --max-failures, --ap-top-k, --ap-candidates)."""
     s = load_sim_settings(args.sim_config)
     protocol, camera = s.protocol, s.camera
     if args.friction is not None:
@@ -127,7 +127,23 @@ def settings_for_run(args) -> SimSettings:
         protocol = dataclasses.replace(protocol, clutter=dataclasses.replace(protocol.clutter, **clutter))
     if args.no_depth_noise:
         camera = dataclasses.replace(camera, depth_noise=dataclasses.replace(camera.depth_noise, enabled=False))
+    if args.camera_height is not None:  # a camera set-up other than the profile's (and the training data's)
+        if not args.camera_height > 0:
+            raise ValueError(f"--camera-height must be > 0 m, got {args.camera_height}")
+        camera = dataclasses.replace(camera, height=args.camera_height)
+    if args.resolution is not None:
+        camera = dataclasses.replace(camera, resolution=list(args.resolution))
     return s.replace(protocol=protocol, camera=camera)
+
+
+def _resolution(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--resolution must be WIDTHxHEIGHT in pixels, e.g. 1280x720, got {text!r}")
+    if w < 16 or h < 16:
+        raise argparse.ArgumentTypeError(f"--resolution must be at least 16x16, got {text!r}")
+    return w, h
 
 
 def write_markdown(path: Path, summary: dict) -> Path:
@@ -270,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "the file's size)")
     p.add_argument("--seed", type=int, default=0, help="seeds drop poses, depth noise and hand-eye error")
     p.add_argument("--no-depth-noise", action="store_true", help="perfect depth instead of the settings' noise model")
+    p.add_argument("--camera-height", type=float, default=None, metavar="M",
+                   help="camera height above the tray (m) instead of the settings' camera.height")
+    p.add_argument("--resolution", type=_resolution, default=None, metavar="WxH",
+                   help="rendered frame size instead of the settings' camera.resolution (the intrinsics scale)")
     p.add_argument("--backend", default="torch", help="inference runtime: torch, onnxruntime, openvino")
     p.add_argument("--precision", default="fp32", help="fp32, bf16 or int8 (see grasp_perception.backends)")
     p.add_argument("--random-weights", type=int, default=None, metavar="SEED",

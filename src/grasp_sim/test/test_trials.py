@@ -124,7 +124,8 @@ def test_sim_benchmark_runs_its_matrix_writes_one_table_and_resumes(model_dir, e
     matrix.update(sim_config=str(tmp_path / "sim.yaml"),
                   egad={"objects": str(egad_named_meshes), "grippers": ["floating"]},
                   clutter={"objects": "procedural", "pool": 3, "objects_seed": 1000, "sizes": [2], "scenes": 1,
-                           "gripper": "floating"})
+                           "gripper": "floating"},
+                  unseen_camera={"height": 0.45, "resolution": [1280, 720], "runs": ["egad_floating"]})
     (tmp_path / "matrix.yaml").write_text(yaml.safe_dump(matrix))
     out = tmp_path / "bench"
     argv = ["--model", str(model_dir), "--matrix", str(tmp_path / "matrix.yaml"), "--out", str(out), "--no-progress"]
@@ -137,8 +138,13 @@ def test_sim_benchmark_runs_its_matrix_writes_one_table_and_resumes(model_dir, e
         (scene,) = s["scenes"]
         assert scene["contact_mu"] == float(mu) and scene["ap_top_k"] == 3 and scene["n_objects"] == 2
         assert s["SR"] == (scene["picked"] / scene["attempts"] if scene["attempts"] else None)
+    # the unseen camera: the same trials with the camera at 0.45 m rendering 1280x720 frames
+    unseen = report["runs"]["egad_floating_unseen_camera"]
+    assert unseen["n_trials"] == 4 and unseen["sim_settings"]["camera"]["resolution"] == [1280, 720]
+    assert unseen["sim_settings"]["camera"]["height"] == 0.45
     md = (out / "benchmark.md").read_text()
-    assert "| floating | 2 | 0 | 1 | 4 (0) |" in md and "| 2 | floating | 2 (0) |" in md
+    assert "| floating | 640x480 at 0.6 m | 2 | 0 | 1 | 4 (0) |" in md
+    assert "| floating | 1280x720 at 0.45 m | 2 | 0 | 1 | 4 (0) |" in md and "| 2 | floating | 640x480 at 0.6 m | 2 (0) |" in md
     # Again: every trial is logged, so nothing is re-run and the figures are the same.
     logs = sorted(out.glob("*/mu_*/*.jsonl"))
     lines = [p.read_text().count("\n") for p in logs]
