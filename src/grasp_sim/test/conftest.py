@@ -5,7 +5,19 @@ import mujoco
 import numpy as np
 import pytest
 
+from grasp_perception.inference import GraspPredictor
+from grasp_perception.model_io import ModelFileError, default_model_path
 from grasp_sim.world_grasp import GraspPose
+
+
+@pytest.fixture(scope="session")
+def default_predictor():
+    """The shipped default model (models/default) on the CPU; skips when none is shipped."""
+    try:
+        path = default_model_path()
+    except ModelFileError as exc:
+        pytest.skip(f"no default model shipped: {exc}")
+    return GraspPredictor(path, device="cpu")
 
 
 def _across_box(cell, size, dx=0.0, depth=None) -> GraspPose:

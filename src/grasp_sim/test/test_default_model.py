@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 import grasp_sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
-from grasp_perception.inference import GraspPredictor
-from grasp_perception.model_io import ModelFileError, default_model_path, load_card
+from grasp_perception.model_io import load_card
 from grasp_sim.objects import procedural_objects
 from grasp_sim.cell import SimCell
 from grasp_sim.executors import execute_grasp
@@ -12,12 +11,8 @@ from grasp_sim.world_grasp import image_grasp_to_world
 
 
 @pytest.fixture(scope="module")
-def predictor():
-    try:
-        path = default_model_path()
-    except ModelFileError as exc:
-        pytest.skip(f"no default model shipped: {exc}")
-    return GraspPredictor(path, device="cpu")
+def predictor(default_predictor):
+    return default_predictor
 
 
 def test_default_model_card_describes_its_training(predictor):

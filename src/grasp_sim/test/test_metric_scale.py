@@ -5,23 +5,16 @@ import pytest
 
 import grasp_sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
 from grasp_perception.geometry import CameraIntrinsics, camera_poses
-from grasp_perception.inference import GraspPredictor
-from grasp_perception.model_io import ModelFileError, default_model_path
 from grasp_sim.cell import SimCell
 from grasp_sim.objects import box_object
 from grasp_sim.settings import load_sim_settings
 
 
 @pytest.fixture(scope="module")
-def predictor():
-    try:
-        path = default_model_path()
-    except ModelFileError as exc:
-        pytest.skip(f"no default model shipped: {exc}")
-    p = GraspPredictor(path, device="cpu")
-    if p.card.metres_per_pixel is None:
+def predictor(default_predictor):
+    if default_predictor.card.metres_per_pixel is None:
         pytest.skip("the default model's card records no metres_per_pixel")
-    return p
+    return default_predictor
 
 
 def _world_grasp(predictor, size, height, rescale):
