@@ -1,7 +1,8 @@
 """The Gaussian-maps paper's ablation, measured by the rectangle metric and by grasping, one command:
 
-    python -m grasp_sim.ablation [--config config/ablation/gaussian_maps.yaml] [--quick] [--out DIR] [--resume]
-    make ablation ABLATION_ARGS=--quick
+    python -m grasp_sim.ablation [--config config/ablation/gaussian_maps.yaml] [--profile NAME | --quick]
+                                 [--out DIR] [--resume]
+    make ablation ABLATION_ARGS="--profile cpu"
 
 The YAML names a base training config, overrides for every run, the variant axes (every combination of
 one level per axis is a variant: quality map and sigma x angle bins x loss), the training seeds and the grasp
@@ -13,7 +14,8 @@ It then writes ``DIR/ablation.md`` (mean +- std over seeds per variant) and ``DI
 min, max and every run).
 
 Nothing is measured here: IoU comes from training's test evaluation, success rates from ``grasp_sim.trials``.
-``--quick`` applies the YAML's ``quick:`` section (two variants, one seed, a tiny generated dataset).
+``--profile NAME`` narrows the sweep to the YAML's ``profiles.NAME`` section (its variants, seeds, budget and
+grasp trials); ``--quick`` is ``--profile quick`` (two variants, one seed, a tiny generated dataset).
 """
 from __future__ import annotations
 
@@ -70,12 +72,13 @@ class Grasp:
 
 
 @dataclass(frozen=True)
-class Quick:
-    variants: list
+class Profile:
+    """A named reduction of the full sweep (a compute budget), chosen with --profile."""
+    variants: list               # names of the axes' combinations
     seeds: list
     overrides: dict              # merged over ``overrides``
     grasp: dict                  # merged over ``grasp``
-    generate: dict               # a tiny dataset generated into DIR/data (replaces dataset.root)
+    generate: dict               # non-empty: a tiny dataset generated into DIR/data (replaces dataset.root)
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ class Ablation:
     axes: dict
     seeds: list
     grasp: Grasp
-    quick: Quick
+    profiles: dict               # name -> Profile
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,9 @@ class Plan:
     seeds: list
     grasp: Grasp
     root: Path                   # training data
-    generate: dict               # generate() arguments: run for --quick, printed when a full run's root is missing
-    quick: bool
+    generate: dict               # generate() arguments: run for a profile's own data, printed when the root is missing
+    profile: str | None          # the profile applied (None: the full sweep)
+    own_data: bool               # the profile generates its dataset into DIR/data
 
 
 # ------------------------------------------------------------------------------------------------ config
@@ -187,7 +191,7 @@ def _variants(axes, source: str) -> dict[str, dict]:
     return out
 
 
-def load_ablation(path: str | Path, quick: bool = False) -> Plan:
+def load_ablation(path: str | Path, profile: str | None = None) -> Plan:
     """Read and check an ablation YAML; every run's training config is built here, so a bad key fails now,
     naming this file and the key, not after hours of training."""
     path = Path(path)
@@ -204,26 +208,31 @@ def load_ablation(path: str | Path, quick: bool = False) -> Plan:
     seeds = _seeds(a.seeds, "seeds", source)
     overrides = dict(a.overrides)
     grasp_values = dataclasses.asdict(a.grasp)
-    if quick:
-        q = a.quick
+    gen, gen_where = a.dataset.generate, "dataset.generate"
+    if profile is not None:
+        if not isinstance(a.profiles, dict) or profile not in a.profiles:
+            names = sorted(a.profiles) if isinstance(a.profiles, dict) else []
+            raise ConfigError(f"{source}: profiles.{profile}: no such profile; the file has {names}")
+        where = f"profiles.{profile}"
+        q = _typed(Profile, a.profiles[profile], where, source)
         unknown = sorted(set(q.grasp) - set(grasp_values))
         if unknown:
-            raise ConfigError(f"{source}: unknown key(s) {', '.join('quick.grasp.' + k for k in unknown)}; "
+            raise ConfigError(f"{source}: unknown key(s) {', '.join(f'{where}.grasp.' + k for k in unknown)}; "
                               f"expected some of {sorted(grasp_values)}")
         unknown = sorted(set(q.variants) - set(variants))
         if unknown:
-            raise ConfigError(f"{source}: quick.variants: unknown variant(s) {unknown}; the axes make {sorted(variants)}")
+            raise ConfigError(f"{source}: {where}.variants: unknown variant(s) {unknown}; the axes make {sorted(variants)}")
         variants = {name: variants[name] for name in q.variants}
-        seeds = _seeds(q.seeds, "quick.seeds", source)
+        seeds = _seeds(q.seeds, f"{where}.seeds", source)
         overrides.update(q.overrides)
         grasp_values.update(q.grasp)
+        if q.generate:
+            gen, gen_where = q.generate, f"{where}.generate"
     grasp = _typed(Grasp, grasp_values, "grasp", source)
     _check_grasp(grasp, source)
-    gen = a.quick.generate if quick else a.dataset.generate
     unknown = sorted(set(gen) - GENERATE_ARGS)
     if unknown:
-        where = "quick.generate" if quick else "dataset.generate"
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; "
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(f'{gen_where}.{k}' for k in unknown)}; "
                           f"expected grasp_sim.generate.generate() arguments {sorted(GENERATE_ARGS)}")
     _check_keys(overrides, RUN_KEYS, "overrides", source, "is set by the ablation")
     # Attribute an error to the section that causes it: overrides, then each level, then each combination.
@@ -234,7 +243,8 @@ def load_ablation(path: str | Path, quick: bool = False) -> Plan:
     for name, values in variants.items():
         _training_config(base, _as_overrides({**overrides, **values}), f"variant {name}", source)
     return Plan(source=source, base=base, overrides=overrides, variants=variants, seeds=seeds, grasp=grasp,
-                root=_repo_path(a.dataset.root), generate=dict(gen), quick=quick)
+                root=_repo_path(a.dataset.root), generate=dict(gen), profile=profile,
+                own_data=gen_where != "dataset.generate")
 
 
 def _check_grasp(g: Grasp, source: str) -> None:
@@ -265,11 +275,12 @@ def run_config(plan: Plan, variant: str, seed: int, out: Path) -> ExperimentConf
 
 # ------------------------------------------------------------------------------------------------ data
 def prepare_data(plan: Plan, progress: bool) -> None:
-    """Quick: generate the tiny dataset (skipped once complete). Otherwise the root must be a finished dataset."""
+    """A profile with its own data: generate the tiny dataset (skipped once complete). Otherwise the root must be a
+    finished dataset."""
     status_path = plan.root / STATUS_FILE
     status = json.loads(status_path.read_text()) if status_path.is_file() else None
-    if plan.quick and (not status or status.get("status") != "complete"):
-        print(f"generating the quick dataset into {plan.root}", flush=True)
+    if plan.own_data and (not status or status.get("status") != "complete"):
+        print(f"generating the {plan.profile} profile's dataset into {plan.root}", flush=True)
         status = generate(out=plan.root, resume=True, progress=progress, **plan.generate)
     if not plan.root.is_dir():
         cmd = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in plan.generate.items())
@@ -419,7 +430,7 @@ def write_markdown(path: Path, plan: Plan, variants: dict, first: dict) -> None:
     g, mu = first["grasp"], first["grasp"]["friction"]  # the settings the trials report they ran with
     pool = f"procedural, pool seed {plan.grasp.objects_seed}" if plan.grasp.objects == "procedural" else plan.grasp.objects
     friction = f"contact mu {mu}{' (success averaged over mu)' if len(mu) > 1 else ''}" if mu else "the objects' own mu"
-    lines = [f"# Gaussian-maps ablation: {Path(plan.source).name}{' (--quick)' if plan.quick else ''}", "",
+    lines = [f"# Gaussian-maps ablation: {Path(plan.source).name}{f' (--profile {plan.profile})' if plan.profile else ''}", "",
              f"Base training config {_shown(plan.base)}, data {_shown(plan.root)}, training seeds {plan.seeds}.", "",
              f"- IoU: the held-out test split ({first['test']['n_images']} images, the same for every run), top-1 "
              f"grasp, rectangle metric.",
@@ -440,9 +451,9 @@ def write_markdown(path: Path, plan: Plan, variants: dict, first: dict) -> None:
 
 # ------------------------------------------------------------------------------------------------ main
 def run(args) -> dict:
-    plan = load_ablation(args.config, quick=args.quick)
+    plan = load_ablation(args.config, profile=args.profile)
     out = Path(args.out)
-    if plan.quick:  # the quick dataset lives with its results
+    if plan.own_data:  # a profile's own dataset lives with its results
         plan = dataclasses.replace(plan, root=(out / "data").resolve())
     prepare_data(plan, progress=not args.no_progress)
     out.mkdir(parents=True, exist_ok=True)
@@ -466,7 +477,7 @@ def run(args) -> dict:
         results.append(r)
     variants = aggregate(results)
     write_markdown(out / "ablation.md", plan, variants, results[0])
-    report = {"config": plan.source, "quick": plan.quick, "base": str(plan.base), "data": str(plan.root),
+    report = {"config": plan.source, "profile": plan.profile, "base": str(plan.base), "data": str(plan.root),
               "seeds": plan.seeds, "grasp": grasp_settings(plan), "variants": variants,
               "runs": [{k: r[k] for k in ("variant", "seed", "test", "grasp", "epochs_run", "seconds")} for r in results],
               "wall_s": round(time.perf_counter() - started, 1)}
@@ -479,8 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m grasp_sim.ablation", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default=str(DEFAULT_CONFIG),
                    help="ablation YAML (default config/ablation/gaussian_maps.yaml)")
-    p.add_argument("--quick", action="store_true", help="the YAML's quick: section (a minute or two)")
-    p.add_argument("--out", default=None, help="results folder (default runs/ablation/<config stem>[-quick])")
+    p.add_argument("--profile", default=None, metavar="NAME",
+                   help="narrow the sweep to the YAML's profiles.NAME (e.g. cpu: a few hours on 2 cores)")
+    p.add_argument("--quick", dest="profile", action="store_const", const="quick",
+                   help="= --profile quick: a minute or two, figures meaningless")
+    p.add_argument("--out", default=None, help="results folder (default runs/ablation/<config stem>[-<profile>])")
     p.add_argument("--resume", action="store_true", help="skip runs with a result.json, continue interrupted ones")
     p.add_argument("--no-progress", action="store_true", help="log lines only, no progress bars")
     return p
@@ -489,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.out is None:
-        args.out = str(Path("runs") / "ablation" / f"{Path(args.config).stem}{'-quick' if args.quick else ''}")
+        args.out = str(Path("runs") / "ablation" / f"{Path(args.config).stem}{'-' + args.profile if args.profile else ''}")
     try:
         run(args)
     except (ConfigError, FileExistsError, FileNotFoundError, ValueError) as exc:

@@ -23,7 +23,7 @@ def quick(tmp_path_factory):
 
 @pytest.mark.slow
 def test_quick_mode_writes_one_row_per_variant_with_finite_figures(quick):
-    variants = yaml.safe_load(CONFIG.read_text())["quick"]["variants"]
+    variants = yaml.safe_load(CONFIG.read_text())["profiles"]["quick"]["variants"]
     report = json.loads((quick / "ablation.json").read_text())
     assert list(report["variants"]) == variants
     for name, v in report["variants"].items():
@@ -72,14 +72,28 @@ def test_an_unknown_training_key_in_an_axis_names_the_file_and_key(tmp_path):
     (lambda v: v.update(base="config/train/nope.yaml"), r"bad\.yaml: base: .*nope\.yaml not found"),
     (lambda v: v["overrides"].update({"train.seed": 3}), r"bad\.yaml: overrides\.train\.seed: .*set by the ablation"),
     (lambda v: v["grasp"].update(gripper="claw"), r"bad\.yaml: grasp\.gripper must be one of"),
-    (lambda v: v["quick"].update(variants=["nope"]), r"bad\.yaml: quick\.variants: unknown variant"),
+    (lambda v: v["profiles"]["quick"].update(variants=["nope"]), r"bad\.yaml: profiles\.quick\.variants: unknown variant"),
 ])
 def test_bad_configs_are_refused(tmp_path, edit, message):
     with pytest.raises(ValueError, match=message):
-        ablation.load_ablation(_config_with(tmp_path, edit), quick=True)
+        ablation.load_ablation(_config_with(tmp_path, edit), profile="quick")
 
 
 def test_a_missing_dataset_gives_the_generate_command(tmp_path):
     path = _config_with(tmp_path, lambda v: v["dataset"].update(root=str(tmp_path / "none")))
     with pytest.raises(FileNotFoundError, match=r"python -m grasp_sim\.generate --out .*none --scenes"):
         ablation.prepare_data(ablation.load_ablation(path), progress=False)
+
+
+def test_a_profile_narrows_the_sweep_and_keeps_the_full_dataset():
+    full = ablation.load_ablation(CONFIG)
+    cpu = ablation.load_ablation(CONFIG, profile="cpu")
+    profile = yaml.safe_load(CONFIG.read_text())["profiles"]["cpu"]
+    assert list(cpu.variants) == profile["variants"] and cpu.seeds == profile["seeds"]
+    assert len(full.variants) == 16 and cpu.variants == {k: full.variants[k] for k in profile["variants"]}
+    assert not cpu.own_data and cpu.root == full.root  # trains on dataset.root, not a generated one
+    assert cpu.overrides == {**full.overrides, **profile["overrides"]}
+    assert cpu.grasp.trials_per_object == profile["grasp"]["trials_per_object"]
+    assert cpu.grasp.n_objects == full.grasp.n_objects
+    with pytest.raises(ValueError, match=r"profiles\.gpu: no such profile; the file has \['cpu', 'quick'\]"):
+        ablation.load_ablation(CONFIG, profile="gpu")
