@@ -460,7 +460,8 @@ def run(args) -> dict:
     g = plan.grasp
     objects = ("procedural" if g.objects == "procedural" else
                str(_egad_folder(None, out, str(_repo_path(g.objects)), g.n_objects or None)))
-    todo = [(v, s) for v in plan.variants for s in plan.seeds]
+    # Seed-major: a sweep cut short still holds whole comparisons (every variant at the first seeds).
+    todo = [(v, s) for s in plan.seeds for v in plan.variants]
     results, started = [], time.perf_counter()
     for i, (variant, seed) in enumerate(todo, start=1):
         tag = f"[{i}/{len(todo)}] {variant} seed {seed}"
