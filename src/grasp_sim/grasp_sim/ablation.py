@@ -426,7 +426,7 @@ def _cell(s: dict) -> str:
     return f"{100 * s['mean']:.1f}{std}"
 
 
-def write_markdown(path: Path, plan: Plan, variants: dict, first: dict) -> None:
+def write_markdown(path: Path, plan: Plan, variants: dict, first: dict, pending: list[str] = ()) -> None:
     g, mu = first["grasp"], first["grasp"]["friction"]  # the settings the trials report they ran with
     pool = f"procedural, pool seed {plan.grasp.objects_seed}" if plan.grasp.objects == "procedural" else plan.grasp.objects
     friction = f"contact mu {mu}{' (success averaged over mu)' if len(mu) > 1 else ''}" if mu else "the objects' own mu"
@@ -438,6 +438,7 @@ def write_markdown(path: Path, plan: Plan, variants: dict, first: dict) -> None:
              f"{g['trials_per_object']} trials per object, gripper {g['gripper']}, sim profile {plan.grasp.sim_config}, "
              f"{friction}, trial seed {plan.grasp.seed} (the same drops for every run).", "",
              "Figures in %, mean ± sample std over seeds (min and max in ablation.json).", "",
+             *([f"**Partial** (--report): {len(pending)} run(s) not finished: {', '.join(pending)}.", ""] if pending else []),
              "| variant | map | sigma | bins | positional | seeds | IoU@.25 | IoU@.50 | IoU@.75 | IoU-Avg | "
              "grasp success | trials (successes) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, v in variants.items():
@@ -455,7 +456,8 @@ def run(args) -> dict:
     out = Path(args.out)
     if plan.own_data:  # a profile's own dataset lives with its results
         plan = dataclasses.replace(plan, root=(out / "data").resolve())
-    prepare_data(plan, progress=not args.no_progress)
+    if not args.report:  # a report reads result.json files only
+        prepare_data(plan, progress=not args.no_progress)
     out.mkdir(parents=True, exist_ok=True)
     g = plan.grasp
     objects = ("procedural" if g.objects == "procedural" else
@@ -463,6 +465,15 @@ def run(args) -> dict:
     # Seed-major: a sweep cut short still holds whole comparisons (every variant at the first seeds).
     todo = [(v, s) for s in plan.seeds for v in plan.variants]
     results, started = [], time.perf_counter()
+    pending = [f"{v} seed {s}" for v, s in todo if not (out / v / f"seed{s}" / "result.json").is_file()]
+    if args.report:  # the table of what has finished, nothing run
+        results = [finished(out / v / f"seed{s}" / "result.json", plan, run_config(plan, v, s, out))
+                   for v, s in todo if f"{v} seed {s}" not in pending]
+        if not results:
+            raise FileNotFoundError(f"{out}: no finished run (result.json) to report yet")
+        todo = []
+    else:
+        pending = []
     for i, (variant, seed) in enumerate(todo, start=1):
         tag = f"[{i}/{len(todo)}] {variant} seed {seed}"
         done = out / variant / f"seed{seed}" / "result.json"
@@ -477,9 +488,9 @@ def run(args) -> dict:
               flush=True)
         results.append(r)
     variants = aggregate(results)
-    write_markdown(out / "ablation.md", plan, variants, results[0])
+    write_markdown(out / "ablation.md", plan, variants, results[0], pending)
     report = {"config": plan.source, "profile": plan.profile, "base": str(plan.base), "data": str(plan.root),
-              "seeds": plan.seeds, "grasp": grasp_settings(plan), "variants": variants,
+              "seeds": plan.seeds, "grasp": grasp_settings(plan), "variants": variants, "pending": pending,
               "runs": [{k: r[k] for k in ("variant", "seed", "test", "grasp", "epochs_run", "seconds")} for r in results],
               "wall_s": round(time.perf_counter() - started, 1)}
     (out / "ablation.json").write_text(json.dumps(report, indent=1))
@@ -497,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="= --profile quick: a minute or two, figures meaningless")
     p.add_argument("--out", default=None, help="results folder (default runs/ablation/<config stem>[-<profile>])")
     p.add_argument("--resume", action="store_true", help="skip runs with a result.json, continue interrupted ones")
+    p.add_argument("--report", action="store_true",
+                   help="run nothing: write ablation.md/.json from the runs finished so far (a sweep in progress)")
     p.add_argument("--no-progress", action="store_true", help="log lines only, no progress bars")
     return p
 

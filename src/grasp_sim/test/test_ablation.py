@@ -97,3 +97,20 @@ def test_a_profile_narrows_the_sweep_and_keeps_the_full_dataset():
     assert cpu.grasp.n_objects == full.grasp.n_objects
     with pytest.raises(ValueError, match=r"profiles\.gpu: no such profile; the file has \['cpu', 'quick'\]"):
         ablation.load_ablation(CONFIG, profile="gpu")
+
+
+def test_report_tables_the_finished_runs_and_names_the_rest(quick, tmp_path):
+    variants = yaml.safe_load(CONFIG.read_text())["profiles"]["quick"]["variants"]
+    result = quick / variants[1] / "seed0" / "result.json"
+    kept = result.read_text()
+    result.unlink()  # as if that run were still going
+    try:
+        assert ablation.main(["--config", str(CONFIG), "--quick", "--out", str(quick), "--report", "--no-progress"]) == 0
+        assert not result.exists()  # nothing was run
+        report = json.loads((quick / "ablation.json").read_text())
+        assert list(report["variants"]) == [variants[0]] and report["pending"] == [f"{variants[1]} seed 0"]
+        assert f"1 run(s) not finished: {variants[1]} seed 0" in (quick / "ablation.md").read_text()
+    finally:
+        result.write_text(kept)
+    empty = tmp_path / "empty"
+    assert ablation.main(["--config", str(CONFIG), "--quick", "--out", str(empty), "--report", "--no-progress"]) == 2
