@@ -67,3 +67,16 @@ def test_every_way_of_naming_the_default_model_resolves_to_it():
     expected = resolve_model_path(folder)
     for name in ("default", models_dir() / "default", folder / "card.yaml", folder / "model.safetensors"):
         assert [p.resolve() for p in resolve_model_path(name)] == [p.resolve() for p in expected], name
+
+
+def test_every_shipped_model_loads_under_its_own_name():
+    """Each models/<name>/ folder is a whole model: its weights match its card, the card names the folder, and it
+    records the metric scale the predictor rescales other cameras to (all shipped models are centre-crop)."""
+    from grasp_perception.model_io import load_model, models_dir
+    folders = sorted(p for p in models_dir().iterdir() if p.is_dir())
+    assert folders, f"no model folders in {models_dir()}"
+    for folder in folders:
+        network, card = load_model(folder)
+        assert card.name == folder.name, folder
+        assert card.crop != "center" or card.metres_per_pixel is not None, folder
+        assert sum(p.numel() for p in network.parameters()) > 0
