@@ -465,15 +465,14 @@ def run(args) -> dict:
     # Seed-major: a sweep cut short still holds whole comparisons (every variant at the first seeds).
     todo = [(v, s) for s in plan.seeds for v in plan.variants]
     results, started = [], time.perf_counter()
-    pending = [f"{v} seed {s}" for v, s in todo if not (out / v / f"seed{s}" / "result.json").is_file()]
+    pending: list[str] = []
     if args.report:  # the table of what has finished, nothing run
-        results = [finished(out / v / f"seed{s}" / "result.json", plan, run_config(plan, v, s, out))
-                   for v, s in todo if f"{v} seed {s}" not in pending]
+        done = [(v, s) for v, s in todo if (out / v / f"seed{s}" / "result.json").is_file()]
+        pending = [f"{v} seed {s}" for v, s in todo if (v, s) not in done]
+        results = [finished(out / v / f"seed{s}" / "result.json", plan, run_config(plan, v, s, out)) for v, s in done]
         if not results:
             raise FileNotFoundError(f"{out}: no finished run (result.json) to report yet")
         todo = []
-    else:
-        pending = []
     for i, (variant, seed) in enumerate(todo, start=1):
         tag = f"[{i}/{len(todo)}] {variant} seed {seed}"
         done = out / variant / f"seed{seed}" / "result.json"
@@ -503,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=str(DEFAULT_CONFIG),
                    help="ablation YAML (default config/ablation/gaussian_maps.yaml)")
     p.add_argument("--profile", default=None, metavar="NAME",
-                   help="narrow the sweep to the YAML's profiles.NAME (e.g. cpu: a few hours on 2 cores)")
+                   help="narrow the sweep to the YAML's profiles.NAME (e.g. cpu: about an hour on 2 cores)")
     p.add_argument("--quick", dest="profile", action="store_const", const="quick",
                    help="= --profile quick: a minute or two, figures meaningless")
     p.add_argument("--out", default=None, help="results folder (default runs/ablation/<config stem>[-<profile>])")
