@@ -138,3 +138,24 @@ def test_transform_grasp_zoom_and_inverse():
     c = transform_grasp(ImageGrasp(u=(W - 1) / 2, v=(H - 1) / 2, angle=0.1, width=8.0, jaw=3.0), m)
     assert (c.u, c.v, c.width) == pytest.approx(((W - 1) / 2, (H - 1) / 2, 16.0))
     assert math.isclose(c.angle, 0.1)
+
+
+def test_many_grasps_move_as_each_would_alone():
+    # transform_grasps is vectorised over the label list: it must agree with the one-grasp rule,
+    # keep quality and angle bin, and drop exactly the grasps whose centre pixel leaves the image.
+    from grasp_perception.datasets.transforms import transform_grasps
+    rng = np.random.default_rng(3)
+    grasps = [ImageGrasp(u=float(u), v=float(v), angle=float(a), width=float(w), jaw=float(j),
+                         quality=float(q), angle_bin=int(b))
+              for u, v, a, w, j, q, b in zip(rng.uniform(-20, W + 20, 200), rng.uniform(-20, H + 20, 200),
+                                             rng.uniform(-2, 2, 200), rng.uniform(0, 90, 200),
+                                             rng.uniform(0, 30, 200), rng.random(200), rng.integers(0, 3, 200))]
+    m = Augment.matrix({"rotation_deg": 37.0, "zoom": 0.8, "flip": True, "translation": (5.0, -7.0)}, (H, W))
+    alone = [transform_grasp(g, m) for g in grasps]
+    expected = [g for g in alone if 0 <= math.floor(g.u + 0.5) < W and 0 <= math.floor(g.v + 0.5) < H]
+    moved = transform_grasps(grasps, m, (H, W))
+    assert 0 < len(moved) < len(grasps) and len(moved) == len(expected)
+    for got, want in zip(moved, expected):
+        assert (got.u, got.v, got.angle, got.width, got.jaw) == pytest.approx((want.u, want.v, want.angle, want.width, want.jaw))
+        assert (got.quality, got.angle_bin) == (want.quality, want.angle_bin)
+    assert transform_grasps([], m, (H, W)) == []

@@ -40,25 +40,38 @@ def invert(matrix: np.ndarray) -> np.ndarray:
     return np.asarray(cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64)))
 
 
-def transform_grasp(g: ImageGrasp, matrix: np.ndarray) -> ImageGrasp:
-    """Map a grasp through an affine (rotation/scale/flip/shift; exact for similarities)."""
+def _transform_fields(fields: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``(n, 5)`` rows of ``u, v, angle, width, jaw`` through an affine (exact for similarities).
+
+    Vectorised because dense (PDG) labels give thousands of grasps per training image.
+    """
     m = np.asarray(matrix, dtype=np.float64)
     a = m[:, :2]
-    u, v = a @ g.center + m[:, 2]
-    d = a @ g.direction                                # opening direction
-    j = a @ np.array([math.sin(g.angle), math.cos(g.angle)])  # jaw direction
-    return replace(g, u=float(u), v=float(v), angle=math.atan2(-d[1], d[0]),
-                   width=g.width * float(np.hypot(*d)), jaw=g.jaw * float(np.hypot(*j)))
+    u, v, angle, width, jaw = fields.T
+    cos, sin = np.cos(angle), np.sin(angle)
+    centre = a @ np.stack([u, v]) + m[:, 2:3]
+    d = a @ np.stack([cos, -sin])  # opening direction
+    j = a @ np.stack([sin, cos])   # jaw direction
+    return np.stack([centre[0], centre[1], np.arctan2(-d[1], d[0]),
+                     width * np.hypot(d[0], d[1]), jaw * np.hypot(j[0], j[1])], axis=1)
 
 
-def _inside(g: ImageGrasp, shape: tuple[int, int]) -> bool:
-    # the centre pixel (nearest integer) must exist in the output image
-    return 0 <= math.floor(g.u + 0.5) < shape[1] and 0 <= math.floor(g.v + 0.5) < shape[0]
+def transform_grasp(g: ImageGrasp, matrix: np.ndarray) -> ImageGrasp:
+    """Map a grasp through an affine (rotation/scale/flip/shift; exact for similarities)."""
+    u, v, angle, width, jaw = _transform_fields(np.array([[g.u, g.v, g.angle, g.width, g.jaw]]), matrix)[0].tolist()
+    return replace(g, u=u, v=v, angle=angle, width=width, jaw=jaw)
 
 
 def transform_grasps(grasps, matrix: np.ndarray, shape: tuple[int, int]) -> list[ImageGrasp]:
-    moved = (transform_grasp(g, matrix) for g in grasps)
-    return [g for g in moved if _inside(g, shape)]
+    """The grasps moved by ``matrix`` whose centre pixel (nearest integer) exists in an image of ``shape``."""
+    grasps = list(grasps)
+    if not grasps:
+        return []
+    moved = _transform_fields(np.array([[g.u, g.v, g.angle, g.width, g.jaw] for g in grasps]), matrix)
+    col, row = np.floor(moved[:, 0] + 0.5), np.floor(moved[:, 1] + 0.5)
+    keep = np.flatnonzero((col >= 0) & (col < shape[1]) & (row >= 0) & (row < shape[0]))
+    return [ImageGrasp(*moved[k].tolist(), quality=grasps[k].quality, angle_bin=grasps[k].angle_bin)
+            for k in keep.tolist()]
 
 
 def warp(sample: GraspSample, matrix: np.ndarray, size, border: str = "constant") -> GraspSample:
