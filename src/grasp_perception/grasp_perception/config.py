@@ -21,6 +21,7 @@ import yaml
 from .datasets import CHANNELS, CROPS
 from .losses import KINDS as LOSS_KINDS
 from .maps import DEFAULT_SIGMA, KINDS as MAP_KINDS
+from .networks.base import HEADS
 
 
 class ConfigError(ValueError):
@@ -80,6 +81,7 @@ class TargetConfig:
     # None = the map's own default (maps.DEFAULT_SIGMA: soft 2, ORANGE's; strong 0.5, the paper's best).
     sigma: float | None = None
     max_width_px: float = 150.0           # width normalisation, used both ways
+    enhance: bool = True                  # pixel-level head: PLGP's eight-neighbourhood label copies (0.9)
 
     def resolved_sigma(self) -> float | None:
         return self.sigma if self.sigma is not None else DEFAULT_SIGMA.get(self.map)
@@ -219,6 +221,12 @@ def _check(cfg: "ExperimentConfig", source: str) -> "ExperimentConfig":
     if cfg.loss.kind == "focal" and cfg.model.kwargs.get("quality_activation") != "sigmoid":
         # The loss is computed from logits; inference must then see probabilities, not raw logits.
         raise ConfigError(f"{source}: loss.kind focal needs model.kwargs.quality_activation: sigmoid")
+    head = cfg.model.kwargs.get("head", "generative")
+    if head not in HEADS:
+        raise ConfigError(f"{source}: model.kwargs.head must be one of {list(HEADS)}, got {head!r}")
+    if head == "pixel_level" and cfg.loss.kind != "focal":
+        # PLGP eq. 16 is a focal loss on all three maps; loss.weights are its betas.
+        raise ConfigError(f"{source}: model.kwargs.head pixel_level trains with loss.kind focal, got {cfg.loss.kind!r}")
     for name in ("quality", "angle", "width"):
         if getattr(cfg.loss.weights, name) < 0:
             raise ConfigError(f"{source}: loss.weights.{name} must be >= 0, got {getattr(cfg.loss.weights, name)}")

@@ -11,10 +11,9 @@ from tqdm import tqdm
 
 from .config import PostprocessConfig
 from .datasets import collate_items, grasps_from_array
+from .heads import as_targets, decode
 from .losses import GraspLoss
-from .maps import GraspTargets
 from .metrics import DEFAULT_THRESHOLDS, RectangleMetric
-from .postprocess import detect_grasps
 
 #: summary keys that are counts of images: summed when summaries are merged, never averaged
 COUNT_KEYS = ("n_images", "n_no_gt")
@@ -24,7 +23,7 @@ COUNT_KEYS = ("n_images", "n_no_gt")
 def evaluate_network(network, dataset, *, max_width_px: float, postprocess: PostprocessConfig,
                      device: torch.device | str = "cpu", batch_size: int = 8, top_n: int = 1,
                      loss_fn: GraspLoss | None = None, num_workers: int = 0, progress: bool = False,
-                     on_image=None) -> dict:
+                     on_image=None, head: str | None = None) -> dict:
     """Top-``top_n`` rectangle metric at several IoU thresholds, IoU-Avg, optional loss and timing.
 
     ``network`` is a torch module, or an inference backend (``backends.make_backend``: numpy in, maps out),
@@ -32,11 +31,15 @@ def evaluate_network(network, dataset, *, max_width_px: float, postprocess: Post
     for each image (overlays, per-image logs). Timing covers the network and post-processing, not disk reads.
     ``postprocess`` is the model card's (``card.postprocess``) or the training config's. Images with no
     ground-truth grasp in the network input are not scored: ``n_no_gt`` counts them (see RectangleMetric).
+    ``head`` says how to decode the maps (:mod:`.heads`); ``None`` = a torch module's own, else generative
+    (pass the card's, ``heads.head_of(card.arch_kwargs)``, for a backend).
     """
     if not isinstance(postprocess, PostprocessConfig):
         raise TypeError(f"postprocess must be a PostprocessConfig (card.postprocess), got {type(postprocess).__name__}")
     params = dataclasses.asdict(postprocess)
     is_module = isinstance(network, torch.nn.Module)
+    if head is None:
+        head = getattr(network, "head", "generative")
     if is_module:
         network.eval()
     metric = RectangleMetric(thresholds=DEFAULT_THRESHOLDS, top_n=top_n)
@@ -57,14 +60,14 @@ def evaluate_network(network, dataset, *, max_width_px: float, postprocess: Post
             maps = network(batch["x"].numpy())
         busy_s += time.perf_counter() - t0
         if loss_fn is not None and is_module and "targets" in batch:
-            target = GraspTargets(**{k: v.to(device) for k, v in batch["targets"].items()})
+            target = as_targets(head, {k: v.to(device) for k, v in batch["targets"].items()})
             loss, _ = loss_fn(outputs if raw is None else raw, target)
             loss_sum += float(loss)
             loss_batches += 1
         for j, k in enumerate(batch["index"].tolist()):
             t0 = time.perf_counter()
             per_image = tuple(m[j] for m in maps)
-            preds = detect_grasps(*per_image, top_k=top_n, max_width=max_width_px, **params)
+            preds = decode(head, per_image, top_k=top_n, max_width=max_width_px, **params)
             busy_s += time.perf_counter() - t0
             gts = grasps_from_array(batch["grasps"][j]) if "grasps" in batch else dataset.grasps(k)
             metric.update(preds, gts)

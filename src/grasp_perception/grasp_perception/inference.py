@@ -20,14 +20,14 @@ from .frame_input import FrameInput
 from .grasp import ImageGrasp
 from .metric_scale import input_scale
 from .model_io import ModelCard, load_model
-from .postprocess import dense_grasps, detect_grasps
+from .heads import decode, head_of
 
 
 @dataclass
 class Prediction:
     grasps: list[ImageGrasp]                 # in original image pixels, best first
     input_grasps: list[ImageGrasp]           # the same grasps in network-input pixels
-    maps: tuple[np.ndarray, ...]             # quality, cos, sin, width (n_bins, S, S), width normalised
+    maps: tuple[np.ndarray, ...]             # the head's maps (heads.output_names), quality first
     info: InputInfo | None = None            # how the network input was cut from the image
     timings_ms: dict = field(default_factory=dict)
 
@@ -67,7 +67,8 @@ class GraspPredictor:
                                     input_size=self.input_size, device=str(self.device), threads=threads)
         self.frame_input = FrameInput(self.card.inputs, self.input_size, self.card.crop, self.card.inpaint,
                                       self.card.normalisation)
-        self.postprocess = dataclasses.asdict(self.card.postprocess)  # detect_grasps keywords
+        self.postprocess = dataclasses.asdict(self.card.postprocess)  # the decoder's keywords
+        self.head = head_of(self.card.arch_kwargs)
 
     def infer_maps(self, x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, ...]:
         """Raw network maps for a prepared input (C, S, S) or batch (B, C, S, S)."""
@@ -81,9 +82,8 @@ class GraspPredictor:
         pixel and angle bin without suppression or threshold (:func:`~.postprocess.dense_grasps`)."""
         params = {**self.postprocess, **overrides}
         if dense:
-            return dense_grasps(*maps, top_k=top_k, max_width=self.card.max_width_px,
-                                **{**params, "threshold": overrides.get("threshold")})
-        return detect_grasps(*maps, top_k=top_k, max_width=self.card.max_width_px, **params)
+            params["threshold"] = overrides.get("threshold")
+        return decode(self.head, maps, top_k=top_k, dense=dense, max_width=self.card.max_width_px, **params)
 
     def predict(self, depth: np.ndarray, rgb: np.ndarray | None = None, top_k: int = 1, level_table: bool = False,
                 dense: bool = False, intrinsics=None, region: tuple[float, float, float, float] | None = None,

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .heads import head_of, output_names
 from .model_io import CARD_NAME, ModelCard, ModelFileError, load_model, resolve_model_path
 
-OUTPUT_NAMES = ["quality", "cos", "sin", "width"]
 OPSET = 17
 FP32_TOLERANCE = 1e-4   # max |export - pytorch| on any map before an fp32 export is refused
 
@@ -73,7 +73,7 @@ def _ort_outputs(path: Path, x: np.ndarray) -> list[np.ndarray]:
     would hold every activation of 32 images at once)."""
     import onnxruntime as ort
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    outs = [session.run(OUTPUT_NAMES, {"input": f[None]}) for f in x]
+    outs = [session.run(None, {"input": f[None]}) for f in x]  # every output, in the graph's order
     return [np.concatenate(m) for m in zip(*outs)]
 
 
@@ -99,6 +99,7 @@ def export_onnx(network: torch.nn.Module, card: ModelCard, out: str | Path, inpu
     out.parent.mkdir(parents=True, exist_ok=True)
     x = example_input(card, input_size)
     network = network.float().eval().to(memory_format=torch.contiguous_format)
+    names = list(output_names(head_of(card.arch_kwargs)))
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     # The TorchScript-based exporter writes one self-contained file (the dynamo exporter splits weights
     # into .onnx.data); opset 17 runs in onnxruntime and OpenVINO. A fixed side lets both plan kernels
@@ -106,8 +107,8 @@ def export_onnx(network: torch.nn.Module, card: ModelCard, out: str | Path, inpu
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter is chosen on purpose
         torch.onnx.export(_Maps(network), (x,), str(tmp), dynamo=False, opset_version=OPSET,
-                          input_names=["input"], output_names=OUTPUT_NAMES,
-                          dynamic_axes={"input": {0: "batch"}, **{n: {0: "batch"} for n in OUTPUT_NAMES}})
+                          input_names=["input"], output_names=names,
+                          dynamic_axes={"input": {0: "batch"}, **{n: {0: "batch"} for n in names}})
     diff = max_difference(_reference(network, x), _ort_outputs(tmp, x.numpy()))
     if diff > FP32_TOLERANCE:
         tmp.unlink()

@@ -28,8 +28,7 @@ from .data_setup import make_dataset, make_source, make_splits, save_split
 from .datasets import collate_items
 from .evaluation import evaluate_network, format_table, merge_summaries
 from .inference import resolve_device
-from .losses import GraspLoss
-from .maps import GraspTargets
+from .heads import as_targets, head_of, make_loss
 from .model_io import ModelCard, build_from_card, save_model
 from .networks import count_parameters
 
@@ -170,9 +169,8 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimiser, mode="max", factor=cfg.optim.plateau_factor, patience=cfg.optim.plateau_patience)
-    loss_fn = GraspLoss(kind=cfg.loss.kind, positional=cfg.loss.positional,
-                        focal_alpha=cfg.loss.focal_alpha, focal_gamma=cfg.loss.focal_gamma,
-                        weights=asdict(cfg.loss.weights))
+    head = head_of(cfg.model.kwargs)
+    loss_fn = make_loss(head, cfg.loss)
 
     # best_val: the validation summary of the epoch whose weights are in model/ (the card reports it).
     state = {"epoch": 0, "best": -math.inf, "bad_epochs": 0, "history": [], "best_epoch": 0, "best_val": {}}
@@ -223,7 +221,7 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
             if cfg.train.batches_per_epoch and step >= cfg.train.batches_per_epoch:
                 break
             x = batch["x"].to(device, non_blocking=True)
-            target = GraspTargets(**{k: v.to(device, non_blocking=True) for k, v in batch["targets"].items()})
+            target = as_targets(head, {k: v.to(device, non_blocking=True) for k, v in batch["targets"].items()})
             loss, parts = loss_fn(model(x, logits=loss_fn.needs_logits), target)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch} step {step}; "

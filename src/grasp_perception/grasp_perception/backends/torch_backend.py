@@ -43,6 +43,8 @@ class TorchBackend:
         tensor = tensor.to(self.device, dtype=self.dtype).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             outputs = self.network(tensor)
-            # One device -> host copy of all four maps (one sync on a GPU), C-contiguous for OpenCV.
-            stacked = torch.stack([o.contiguous() for o in outputs]).float().cpu().numpy()
-        return tuple(stacked)
+            # One device -> host copy of all the maps (one sync on a GPU), each C-contiguous for OpenCV. The
+            # maps may differ in channels (the pixel-level head's point map has one), so they are joined on it.
+            sizes = [int(o.shape[1]) for o in outputs]
+            joined = torch.cat([o.contiguous() for o in outputs], dim=1).float().cpu().numpy()
+        return tuple(np.ascontiguousarray(m) for m in np.split(joined, np.cumsum(sizes)[:-1], axis=1))

@@ -12,7 +12,7 @@ from typing import Callable
 
 from torch import nn
 
-from .base import GraspHeads, GraspMaps, GraspNetwork
+from .base import HEADS, GraspHeads, GraspMaps, GraspNetwork, PixelLevelHeads
 
 _REGISTRY: dict[str, type[GraspNetwork]] = {}
 
@@ -79,6 +79,6 @@ register_network("unet")(UNet)
 register_network("efficient_fcn")(EfficientFCN)
 
 __all__ = [
-    "GraspNetwork", "GraspHeads", "GraspMaps", "GGCNN2", "GRConvNet", "UNet", "EfficientFCN",
+    "HEADS", "GraspNetwork", "GraspHeads", "PixelLevelHeads", "GraspMaps", "GGCNN2", "GRConvNet", "UNet", "EfficientFCN",
     "register_network", "build_network", "available_networks", "network_class", "count_parameters",
 ]

@@ -17,6 +17,10 @@ bin ``k`` of :func:`grasp_perception.grasp.angle_to_bin`.
 
 The outputs are a plain tuple (not a dict or dataclass) so ``torch.jit.trace`` and ONNX export
 work without wrappers.
+
+``head="pixel_level"`` swaps the four heads for PLGP's three (:mod:`grasp_perception.pixel_level`):
+``point`` ``[B, 1, H, W]``, ``angle`` and ``width`` ``[B, n_bins, H, W]`` (``n_bins`` = the K angle classes),
+all sigmoid. The backbone is unchanged, so any registered network can carry either head.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 QUALITY_ACTIVATIONS = ("linear", "sigmoid")
+HEADS = ("generative", "pixel_level")
 
 GraspMaps = tuple[Tensor, Tensor, Tensor, Tensor]
 
@@ -46,6 +51,12 @@ def check_probability(name: str, value) -> float:
 def check_quality_activation(value) -> str:
     if value not in QUALITY_ACTIVATIONS:
         raise ValueError(f"quality_activation must be one of {list(QUALITY_ACTIVATIONS)}, got {value!r}")
+    return value
+
+
+def check_head(value) -> str:
+    if value not in HEADS:
+        raise ValueError(f"head must be one of {list(HEADS)}, got {value!r}")
     return value
 
 
@@ -88,6 +99,31 @@ class GraspHeads(nn.Module):
                 self.width(self.drop_width(x)))
 
 
+class PixelLevelHeads(nn.Module):
+    """PLGP's three output convolutions: grasp-point quality (1 channel), angle-class quality and width
+    (``n_bins`` channels each). Kernel size and dropout as :class:`GraspHeads`, so a backbone's head
+    geometry is the same under either representation."""
+
+    names = ("point", "angle", "width")
+
+    def __init__(self, in_channels: int, n_bins: int = 18, kernel_size: int = 1, dropout: float = 0.0):
+        super().__init__()
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("n_bins", n_bins)
+        check_positive_int("kernel_size", kernel_size)
+        p = check_probability("dropout", dropout)
+        pad = (kernel_size - 1) // 2
+        self.point = nn.Conv2d(in_channels, 1, kernel_size, padding=pad)
+        self.angle = nn.Conv2d(in_channels, n_bins, kernel_size, padding=pad)
+        self.width = nn.Conv2d(in_channels, n_bins, kernel_size, padding=pad)
+        self.drop = nn.Dropout(p) if p > 0 else nn.Identity()
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Logits: :class:`GraspNetwork` applies the sigmoid."""
+        x = self.drop(x)
+        return self.point(x), self.angle(x), self.width(x)
+
+
 class GraspNetwork(nn.Module):
     """Base class: validates the input, then calls :meth:`_forward_impl`.
 
@@ -102,11 +138,18 @@ class GraspNetwork(nn.Module):
     #: channel count of the published configuration (1 = depth, 4 = RGB-D)
     default_in_channels: int = 1
 
-    def __init__(self, in_channels: int, n_bins: int = 1, quality_activation: str = "linear"):
+    def __init__(self, in_channels: int, n_bins: int = 1, quality_activation: str = "linear",
+                 head: str = "generative"):
         super().__init__()
         self.in_channels = check_positive_int("in_channels", in_channels)
         self.n_bins = check_positive_int("n_bins", n_bins)
         self.quality_activation = check_quality_activation(quality_activation)
+        self.head = check_head(head)
+
+    def make_heads(self, in_channels: int, kernel_size: int = 1, dropout: float = 0.0) -> nn.Module:
+        """The output convolutions of this network's ``head`` on ``in_channels`` backbone features."""
+        cls = PixelLevelHeads if self.head == "pixel_level" else GraspHeads
+        return cls(in_channels, self.n_bins, kernel_size=kernel_size, dropout=dropout)
 
     def check_input(self, x: Tensor) -> None:
         """Raise ValueError if ``x`` is not ``[B, in_channels, H, W]`` with H, W multiples of
@@ -123,7 +166,8 @@ class GraspNetwork(nn.Module):
                              f"{type(self).__name__}, got shape {tuple(x.shape)}")
 
     def forward(self, x: Tensor, logits: bool = False) -> GraspMaps:
-        """The four maps; ``logits=True`` returns the quality before its activation (for losses)."""
+        """The four maps (three for the pixel-level head); ``logits=True`` returns the quality (every
+        pixel-level map) before its activation (for losses)."""
         # Under torch.jit.trace sizes are traced tensors: checking them would only add
         # TracerWarnings, and a bad example input fails in the first conv anyway.
         if not torch.jit.is_tracing():
@@ -133,6 +177,8 @@ class GraspNetwork(nn.Module):
 
     def activate(self, maps: GraspMaps) -> GraspMaps:
         """Maps from ``forward(x, logits=True)`` as ``forward(x)`` returns them."""
+        if self.head == "pixel_level":
+            return tuple(torch.sigmoid(m) for m in maps)
         quality, cos, sin, width = maps
         if self.quality_activation == "sigmoid":
             quality = torch.sigmoid(quality)

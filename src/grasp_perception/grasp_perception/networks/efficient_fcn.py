@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import GraspHeads, GraspMaps, GraspNetwork, check_positive_int
+from .base import GraspMaps, GraspNetwork, check_positive_int
 
 ENCODER_KERNELS = (9, 5, 3, 3, 3, 3)
 DECODER_KERNELS = (3, 3, 3, 5, 9, 5)
@@ -54,8 +54,9 @@ class EfficientFCN(GraspNetwork):
     default_in_channels = 1
 
     def __init__(self, in_channels: int = 1, n_bins: int = 1, quality_activation: str = "linear",
-                 channels: tuple[int, int, int, int] = (16, 32, 64, 64), full_res_channels: int = 8):
-        super().__init__(in_channels, n_bins, quality_activation)
+                 channels: tuple[int, int, int, int] = (16, 32, 64, 64), full_res_channels: int = 8,
+                 head: str = "generative"):
+        super().__init__(in_channels, n_bins, quality_activation, head)
         if len(channels) != 4:
             raise ValueError(f"channels must have 4 entries (one per scale 1/2..1/16), got {channels!r}")
         c0, c1, c2, c3 = (check_positive_int("channels[i]", c) for c in channels)
@@ -82,7 +83,7 @@ class EfficientFCN(GraspNetwork):
         self.skip4 = _conv_bn(c1, c1, 3)
         self.skip2 = _conv_bn(c0, c0, 3)
 
-        self.heads = GraspHeads(cf, n_bins, kernel_size=1)
+        self.heads = self.make_heads(cf, kernel_size=1)
 
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and m not in self.heads.modules():

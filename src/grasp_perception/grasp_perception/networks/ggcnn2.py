@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .base import GraspHeads, GraspMaps, GraspNetwork, check_positive_int
+from .base import GraspMaps, GraspNetwork, check_positive_int
 
 
 class GGCNN2(GraspNetwork):
@@ -27,8 +27,8 @@ class GGCNN2(GraspNetwork):
 
     def __init__(self, in_channels: int = 1, n_bins: int = 1, quality_activation: str = "linear",
                  filter_sizes: tuple[int, int, int, int] = (16, 16, 32, 16),
-                 l3_k_size: int = 5, dilations: tuple[int, int] = (2, 4)):
-        super().__init__(in_channels, n_bins, quality_activation)
+                 l3_k_size: int = 5, dilations: tuple[int, int] = (2, 4), head: str = "generative"):
+        super().__init__(in_channels, n_bins, quality_activation, head)
         if len(filter_sizes) != 4:
             raise ValueError(f"filter_sizes must have 4 entries, got {filter_sizes!r}")
         f1, f2, f3, f4 = (check_positive_int("filter_sizes[i]", f) for f in filter_sizes)
@@ -52,7 +52,7 @@ class GGCNN2(GraspNetwork):
             nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),
             *conv(f4, f4, 3),
         )
-        self.heads = GraspHeads(f4, n_bins, kernel_size=1)
+        self.heads = self.make_heads(f4, kernel_size=1)
 
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):

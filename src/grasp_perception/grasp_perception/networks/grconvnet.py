@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import GraspHeads, GraspMaps, GraspNetwork, check_positive_int, check_probability
+from .base import GraspMaps, GraspNetwork, check_positive_int, check_probability
 
 
 class ResidualBlock(nn.Module):
@@ -46,8 +46,9 @@ class GRConvNet(GraspNetwork):
     default_in_channels = 4
 
     def __init__(self, in_channels: int = 4, n_bins: int = 1, quality_activation: str = "linear",
-                 channel_size: int = 32, dropout: float = 0.0, n_residual: int = 5):
-        super().__init__(in_channels, n_bins, quality_activation)
+                 channel_size: int = 32, dropout: float = 0.0, n_residual: int = 5,
+                 head: str = "generative"):
+        super().__init__(in_channels, n_bins, quality_activation, head)
         c = check_positive_int("channel_size", channel_size)
         self.channel_size = c
         check_probability("dropout", dropout)
@@ -65,7 +66,7 @@ class GRConvNet(GraspNetwork):
         self.conv5 = nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=2, output_padding=1)
         self.bn5 = nn.BatchNorm2d(c)
         self.conv6 = nn.ConvTranspose2d(c, c, 9, stride=1, padding=4)
-        self.heads = GraspHeads(c, n_bins, kernel_size=2, dropout=dropout)
+        self.heads = self.make_heads(c, kernel_size=2, dropout=dropout)
 
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):

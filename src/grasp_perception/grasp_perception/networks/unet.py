@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import GraspHeads, GraspMaps, GraspNetwork
+from .base import GraspMaps, GraspNetwork
 
 
 class DoubleConv(nn.Sequential):
@@ -56,8 +56,9 @@ class UNet(GraspNetwork):
     default_input_size = 320
     default_in_channels = 4
 
-    def __init__(self, in_channels: int = 4, n_bins: int = 1, quality_activation: str = "linear"):
-        super().__init__(in_channels, n_bins, quality_activation)
+    def __init__(self, in_channels: int = 4, n_bins: int = 1, quality_activation: str = "linear",
+                 head: str = "generative"):
+        super().__init__(in_channels, n_bins, quality_activation, head)
         self.inc = DoubleConv(in_channels, 64)
         self.down1 = Down(64, 128)
         self.down2 = Down(128, 256)
@@ -67,7 +68,7 @@ class UNet(GraspNetwork):
         self.up2 = Up(512, 128)
         self.up3 = Up(256, 64)
         self.up4 = Up(128, 64)
-        self.heads = GraspHeads(64, n_bins, kernel_size=1)
+        self.heads = self.make_heads(64, kernel_size=1)
 
     def _forward_impl(self, x: Tensor) -> GraspMaps:
         x1 = self.inc(x)
