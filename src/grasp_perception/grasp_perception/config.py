@@ -21,7 +21,7 @@ import yaml
 from .datasets import CHANNELS, CROPS
 from .losses import KINDS as LOSS_KINDS
 from .maps import DEFAULT_SIGMA, KINDS as MAP_KINDS
-from .networks.base import HEADS
+from .networks import head_of, network_class
 
 
 class ConfigError(ValueError):
@@ -221,9 +221,11 @@ def _check(cfg: "ExperimentConfig", source: str) -> "ExperimentConfig":
     if cfg.loss.kind == "focal" and cfg.model.kwargs.get("quality_activation") != "sigmoid":
         # The loss is computed from logits; inference must then see probabilities, not raw logits.
         raise ConfigError(f"{source}: loss.kind focal needs model.kwargs.quality_activation: sigmoid")
-    head = cfg.model.kwargs.get("head", "generative")
-    if head not in HEADS:
-        raise ConfigError(f"{source}: model.kwargs.head must be one of {list(HEADS)}, got {head!r}")
+    try:
+        network_class(cfg.model.architecture)
+        head = head_of(cfg.model.architecture, cfg.model.kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: model: {exc}") from None
     if head == "pixel_level" and cfg.loss.kind != "focal":
         # PLGP eq. 16 is a focal loss on all three maps; loss.weights are its betas.
         raise ConfigError(f"{source}: model.kwargs.head pixel_level trains with loss.kind focal, got {cfg.loss.kind!r}")

@@ -52,7 +52,7 @@ def make_splits(source, cfg: DataConfig) -> dict[str, np.ndarray]:
 
 def target_builder(cfg: ExperimentConfig):
     """Callable (grasps, shape) -> dict of target maps, as the dataset expects."""
-    targets, n_bins, jaw, head = cfg.targets, cfg.model.n_bins, cfg.data.jaw_dedupe, head_of(cfg.model.kwargs)
+    targets, n_bins, jaw, head = cfg.targets, cfg.model.n_bins, cfg.data.jaw_dedupe, head_of(cfg.model.architecture, cfg.model.kwargs)
 
     def build(grasps, shape):
         # Jacquard repeats a grasp once per jaw size; the maps need it once (evaluation keeps all).

@@ -32,7 +32,7 @@ def evaluate_network(network, dataset, *, max_width_px: float, postprocess: Post
     ``postprocess`` is the model card's (``card.postprocess``) or the training config's. Images with no
     ground-truth grasp in the network input are not scored: ``n_no_gt`` counts them (see RectangleMetric).
     ``head`` says how to decode the maps (:mod:`.heads`); ``None`` = a torch module's own, else generative
-    (pass the card's, ``heads.head_of(card.arch_kwargs)``, for a backend).
+    (pass the card's, ``heads.head_of(card.architecture, card.arch_kwargs)``, for a backend).
     """
     if not isinstance(postprocess, PostprocessConfig):
         raise TypeError(f"postprocess must be a PostprocessConfig (card.postprocess), got {type(postprocess).__name__}")

@@ -5,7 +5,8 @@
 * ``pixel_level`` (PLGP): ``point, angle, width`` maps (:mod:`.pixel_level`).
 
 A network's head is a network option (``model.kwargs.head`` in a training config, ``arch_kwargs.head`` in
-a model card; absent = generative), so a model folder says how to read its outputs. Everything downstream
+a model card; absent = the architecture's default, :func:`.networks.head_of`), so a model folder says how
+to read its outputs. Everything downstream
 of decoding (rectangle metric, simulator, ``/plan_grasp``) sees :class:`~.grasp.ImageGrasp` either way.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import asdict
 
 from .losses import GraspLoss
 from .maps import GraspTargets, grasp_maps
+from .networks import head_of
 from .networks.base import HEADS, check_head
 from .pixel_level import (OUTPUT_NAMES as PIXEL_LEVEL_OUTPUTS, PixelLevelLoss, PixelLevelTargets,
                           dense_pixel_level, detect_pixel_level, pixel_level_targets)
@@ -21,11 +23,6 @@ from .postprocess import dense_grasps, detect_grasps
 
 GENERATIVE_OUTPUTS = ("quality", "cos", "sin", "width")
 __all__ = ["HEADS", "head_of", "output_names", "build_targets", "as_targets", "make_loss", "decode"]
-
-
-def head_of(arch_kwargs: dict | None) -> str:
-    """The head named by a network's options (a config's ``model.kwargs``, a card's ``arch_kwargs``)."""
-    return check_head((arch_kwargs or {}).get("head", "generative"))
 
 
 def output_names(head: str) -> tuple[str, ...]:

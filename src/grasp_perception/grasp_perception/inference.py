@@ -68,7 +68,7 @@ class GraspPredictor:
         self.frame_input = FrameInput(self.card.inputs, self.input_size, self.card.crop, self.card.inpaint,
                                       self.card.normalisation)
         self.postprocess = dataclasses.asdict(self.card.postprocess)  # the decoder's keywords
-        self.head = head_of(self.card.arch_kwargs)
+        self.head = head_of(self.card.architecture, self.card.arch_kwargs)
 
     def infer_maps(self, x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, ...]:
         """Raw network maps for a prepared input (C, S, S) or batch (B, C, S, S)."""

@@ -99,7 +99,7 @@ def export_onnx(network: torch.nn.Module, card: ModelCard, out: str | Path, inpu
     out.parent.mkdir(parents=True, exist_ok=True)
     x = example_input(card, input_size)
     network = network.float().eval().to(memory_format=torch.contiguous_format)
-    names = list(output_names(head_of(card.arch_kwargs)))
+    names = list(output_names(head_of(card.architecture, card.arch_kwargs)))
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     # The TorchScript-based exporter writes one self-contained file (the dynamo exporter splits weights
     # into .onnx.data); opset 17 runs in onnxruntime and OpenVINO. A fixed side lets both plan kernels

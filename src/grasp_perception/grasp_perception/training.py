@@ -169,7 +169,7 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimiser, mode="max", factor=cfg.optim.plateau_factor, patience=cfg.optim.plateau_patience)
-    head = head_of(cfg.model.kwargs)
+    head = head_of(cfg.model.architecture, cfg.model.kwargs)
     loss_fn = make_loss(head, cfg.loss)
 
     # best_val: the validation summary of the epoch whose weights are in model/ (the card reports it).

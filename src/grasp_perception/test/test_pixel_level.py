@@ -180,3 +180,49 @@ def test_trains_into_a_model_folder_that_the_predictor_and_onnx_run(jacquard_roo
         pytest.skip("onnxruntime is not installed")
     ort_pred = GraspPredictor(tmp_path / "run" / "model", device="cpu", backend="onnxruntime").predict(sample.depth, top_k=3)
     assert [(g.u, g.v, g.angle_bin) for g in ort_pred.grasps] == [(g.u, g.v, g.angle_bin) for g in torch_pred.grasps]
+
+
+def test_affga_net_matches_the_papers_size():
+    from torch.utils.flop_counter import FlopCounterMode
+    net = build_network("affga", in_channels=4, n_bins=K).eval()
+    n = count_parameters(net)
+    print(f"AFFGA-Net (RGB-D, K={K}): {n:,} parameters (PLGP Table II: 67.59 M)")
+    assert n == 68_094_085 and abs(n / 67.59e6 - 1) < 0.02   # the paper's order, within 2 %
+    assert sum(p.numel() for p in net.encoder.parameters()) == 42_503_296   # ResNet-101 without its classifier
+    with torch.no_grad(), FlopCounterMode(display=False) as flops:
+        out = net(torch.zeros(1, 4, 320, 320))
+    print(f"AFFGA-Net at 320x320: {flops.get_total_flops() / 2e9:.1f} GMACs (PLGP Table II: 29.58 GFLOPs)")
+    assert [tuple(o.shape) for o in out] == [(1, 1, 320, 320), (1, K, 320, 320), (1, K, 320, 320)]
+    with pytest.raises(ValueError, match="pixel_level"):
+        build_network("affga", in_channels=4, n_bins=K, head="generative")
+
+
+@pytest.mark.slow
+def test_affga_net_tiny_overfit():
+    torch.manual_seed(0)
+    net = build_network("affga", in_channels=1, n_bins=K)
+    t = pixel_level_targets([ImageGrasp(u=32.0, v=float(v), angle=4 * math.pi / K, width=20.0, jaw=6.0)
+                             for v in (28, 30, 32, 34, 36)], (64, 64), n_classes=K, max_width=40.0)
+    targets = PixelLevelTargets(*(torch.from_numpy(m)[None] for m in t))
+    depth = np.zeros((1, 1, 64, 64), np.float32)
+    depth[..., 26:39, 28:37] = -0.05
+    x, loss_fn = torch.from_numpy(depth), PixelLevelLoss()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(30):
+        loss, _ = loss_fn(net(x, logits=True), targets)
+        losses.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert losses[-1] < 0.5 * losses[0]
+    # Dropout off; BatchNorm keeps the batch statistics it trained with (30 steps of one image are too few
+    # for the running averages to settle, and this checks the fit, not the statistics).
+    net.eval()
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.train()
+    with torch.no_grad():
+        maps = [m[0].numpy() for m in net(x)]
+    best = detect_pixel_level(*maps, max_width=40.0, top_k=1, quality_sigma=0.0, min_distance=3, threshold=None)[0]
+    assert abs(best.u - 32) <= 2 and 26 <= best.v <= 38

@@ -76,7 +76,7 @@ def run(args) -> dict:
                               input_size=card.input_size, device=str(device))
     summary = evaluate_network(runner, dataset, max_width_px=card.max_width_px, postprocess=card.postprocess,
                                device=device, batch_size=args.batch_size, top_n=args.top_n,
-                               progress=not args.no_progress, on_image=on_image, head=head_of(card.arch_kwargs))
+                               progress=not args.no_progress, on_image=on_image, head=head_of(card.architecture, card.arch_kwargs))
     summary.update({"model": str(args.model), "model_name": card.name, "dataset": args.dataset,
                     "root": str(args.root), "depth": args.depth, "top_n": args.top_n,
                     "split": args.split if args.split_file else "all", "device": str(device),
