@@ -13,7 +13,7 @@ import numpy as np
 from .config import DataConfig, ExperimentConfig, config_from_dict
 from .datasets import (Augment, CornellSource, GraspDataset, JacquardSource, dedupe_jaw,
                        image_wise_split, k_folds, object_wise_split)
-from .heads import build_targets, head_of
+from .heads import build_targets
 
 
 def make_source(dataset: str, root: str | Path, depth: str = "perfect"):
@@ -52,14 +52,13 @@ def make_splits(source, cfg: DataConfig) -> dict[str, np.ndarray]:
 
 def target_builder(cfg: ExperimentConfig):
     """Callable (grasps, shape) -> dict of target maps, as the dataset expects."""
-    targets, n_bins, jaw, head = cfg.targets, cfg.model.n_bins, cfg.data.jaw_dedupe, head_of(cfg.model.architecture, cfg.model.kwargs)
+    jaw = cfg.data.jaw_dedupe
 
     def build(grasps, shape):
         # Jacquard repeats a grasp once per jaw size; the maps need it once (evaluation keeps all).
         if jaw != "none":
             grasps = dedupe_jaw(grasps, jaw)
-        return build_targets(head, grasps, shape, n_bins=n_bins, max_width=targets.max_width_px,
-                             map_kind=targets.map, sigma=targets.resolved_sigma(), enhance=targets.enhance)
+        return build_targets(cfg, grasps, shape)
 
     return build
 

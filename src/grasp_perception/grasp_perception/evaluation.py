@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from .config import PostprocessConfig
 from .datasets import collate_items, grasps_from_array
-from .heads import as_targets, decode
+from .heads import Decoder, as_targets, decoder_for_module, make_decoder
 from .losses import GraspLoss
 from .metrics import DEFAULT_THRESHOLDS, RectangleMetric
 
@@ -23,7 +23,7 @@ COUNT_KEYS = ("n_images", "n_no_gt")
 def evaluate_network(network, dataset, *, max_width_px: float, postprocess: PostprocessConfig,
                      device: torch.device | str = "cpu", batch_size: int = 8, top_n: int = 1,
                      loss_fn: GraspLoss | None = None, num_workers: int = 0, progress: bool = False,
-                     on_image=None, head: str | None = None) -> dict:
+                     on_image=None, decode: Decoder | None = None) -> dict:
     """Top-``top_n`` rectangle metric at several IoU thresholds, IoU-Avg, optional loss and timing.
 
     ``network`` is a torch module, or an inference backend (``backends.make_backend``: numpy in, maps out),
@@ -31,15 +31,16 @@ def evaluate_network(network, dataset, *, max_width_px: float, postprocess: Post
     for each image (overlays, per-image logs). Timing covers the network and post-processing, not disk reads.
     ``postprocess`` is the model card's (``card.postprocess``) or the training config's. Images with no
     ground-truth grasp in the network input are not scored: ``n_no_gt`` counts them (see RectangleMetric).
-    ``head`` says how to decode the maps (:mod:`.heads`); ``None`` = a torch module's own, else generative
-    (pass the card's, ``heads.head_of(card.architecture, card.arch_kwargs)``, for a backend).
+    ``decode`` turns one image's maps into grasps (:mod:`.heads`); ``None`` = a torch module's own decoder, else
+    the generative one (pass the card's, ``heads.decoder_for_card(card)``, for a backend).
     """
     if not isinstance(postprocess, PostprocessConfig):
         raise TypeError(f"postprocess must be a PostprocessConfig (card.postprocess), got {type(postprocess).__name__}")
     params = dataclasses.asdict(postprocess)
     is_module = isinstance(network, torch.nn.Module)
-    if head is None:
-        head = getattr(network, "head", "generative")
+    if decode is None:
+        decode = decoder_for_module(network) if is_module else make_decoder("generative")
+    head = getattr(network, "head", "generative")  # loss targets are only computed for torch modules
     if is_module:
         network.eval()
     metric = RectangleMetric(thresholds=DEFAULT_THRESHOLDS, top_n=top_n)
@@ -67,7 +68,7 @@ def evaluate_network(network, dataset, *, max_width_px: float, postprocess: Post
         for j, k in enumerate(batch["index"].tolist()):
             t0 = time.perf_counter()
             per_image = tuple(m[j] for m in maps)
-            preds = decode(head, per_image, top_k=top_n, max_width=max_width_px, **params)
+            preds = decode(per_image, top_k=top_n, max_width=max_width_px, **params)
             busy_s += time.perf_counter() - t0
             gts = grasps_from_array(batch["grasps"][j]) if "grasps" in batch else dataset.grasps(k)
             metric.update(preds, gts)

@@ -20,7 +20,7 @@ from .frame_input import FrameInput
 from .grasp import ImageGrasp
 from .metric_scale import input_scale
 from .model_io import ModelCard, load_model
-from .heads import decode, head_of
+from .heads import decoder_for_card, head_of
 
 
 @dataclass
@@ -69,6 +69,7 @@ class GraspPredictor:
                                       self.card.normalisation)
         self.postprocess = dataclasses.asdict(self.card.postprocess)  # the decoder's keywords
         self.head = head_of(self.card.architecture, self.card.arch_kwargs)
+        self.decode = decoder_for_card(self.card)
 
     def infer_maps(self, x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, ...]:
         """Raw network maps for a prepared input (C, S, S) or batch (B, C, S, S)."""
@@ -83,7 +84,7 @@ class GraspPredictor:
         params = {**self.postprocess, **overrides}
         if dense:
             params["threshold"] = overrides.get("threshold")
-        return decode(self.head, maps, top_k=top_k, dense=dense, max_width=self.card.max_width_px, **params)
+        return self.decode(maps, top_k=top_k, dense=dense, max_width=self.card.max_width_px, **params)
 
     def predict(self, depth: np.ndarray, rgb: np.ndarray | None = None, top_k: int = 1, level_table: bool = False,
                 dense: bool = False, intrinsics=None, region: tuple[float, float, float, float] | None = None,

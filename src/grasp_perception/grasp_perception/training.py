@@ -31,6 +31,7 @@ from .inference import resolve_device
 from .heads import as_targets, head_of, make_loss
 from .model_io import ModelCard, build_from_card, save_model
 from .networks import count_parameters
+from .pixel_level import label_balance, pixel_level_targets
 
 
 class Distributed:
@@ -126,6 +127,42 @@ def save_curves(history: list[dict], path: Path, metric: str) -> None:
     plt.close(fig)
 
 
+def prepare_head(cfg: ExperimentConfig, dataset, n_images: int = 200) -> dict:
+    """What a head needs to know of the training labels before training, from up to ``n_images`` evenly
+    spaced training images (unaugmented, network-input pixels):
+
+    * anchor head: the mean ground-truth box (opening, jaw) becomes the anchors' size unless the config sets
+      ``model.kwargs.anchor_width`` / ``anchor_height``; it is written into ``cfg.model.kwargs``, so the card
+      records it (the paper computes it over the training set before training);
+    * pixel-level head: PLGP's positive:negative ratio before and after the eight-neighbourhood enhancement.
+    """
+    head = head_of(cfg.model.architecture, cfg.model.kwargs)
+    if head == "generative" or len(dataset) == 0:
+        return {}
+    picks = np.unique(np.linspace(0, len(dataset) - 1, min(n_images, len(dataset))).round().astype(int))
+    grasps = [g for k in picks for g in dataset.grasps(int(k))]
+    if head == "anchor":
+        kwargs = cfg.model.kwargs
+        if grasps and not {"anchor_width", "anchor_height"} <= set(kwargs):
+            kwargs["anchor_width"] = round(float(np.mean([g.width for g in grasps])), 2)
+            kwargs["anchor_height"] = round(float(np.mean([max(g.jaw, 1.0) for g in grasps])), 2)
+        return {"anchor_width": kwargs.get("anchor_width"), "anchor_height": kwargs.get("anchor_height"),
+                "summary": f"anchor box: {kwargs.get('anchor_width')} x {kwargs.get('anchor_height')} px "
+                           f"(opening x jaw; mean of {len(grasps)} labels in {len(picks)} training images)"}
+    size = (dataset.input_size, dataset.input_size)
+    counts = {}
+    for enhance in (False, True):
+        pos = neg = 0
+        for k in picks:
+            p, n = label_balance(pixel_level_targets(dataset.grasps(int(k)), size, n_classes=cfg.model.n_bins,
+                                                     max_width=cfg.targets.max_width_px, enhance=enhance))
+            pos, neg = pos + p, neg + n
+        counts[enhance] = neg / max(pos, 1)
+    return {"negatives_per_positive": counts[False], "negatives_per_positive_enhanced": counts[True],
+            "summary": f"labels: positive:negative 1:{counts[False]:.0f}, 1:{counts[True]:.0f} after the "
+                       f"eight-neighbourhood enhancement ({len(picks)} training images; PLGP: 1:1439 -> 1:317)"}
+
+
 def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) -> dict:
     """Run a whole training job; returns the final summary (also written to ``history.json``)."""
     device = resolve_device(cfg.train.device)
@@ -159,6 +196,10 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
     # Each rank validates a strided shard; the summaries are merged by image count.
     val_shard = make_dataset(source, splits["val"][ddp.rank::ddp.world_size], cfg, train=False, cache=cache)
 
+    head_facts = prepare_head(cfg, train_set)
+    if ddp.is_main and head_facts:
+        print(head_facts["summary"], flush=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))  # with the anchor box
     card = card_for(cfg)
     network = build_from_card(card).to(device)
     if ddp.is_main:
@@ -170,7 +211,7 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimiser, mode="max", factor=cfg.optim.plateau_factor, patience=cfg.optim.plateau_patience)
     head = head_of(cfg.model.architecture, cfg.model.kwargs)
-    loss_fn = make_loss(head, cfg.loss)
+    loss_fn = make_loss(cfg)
 
     # best_val: the validation summary of the epoch whose weights are in model/ (the card reports it).
     state = {"epoch": 0, "best": -math.inf, "bad_epochs": 0, "history": [], "best_epoch": 0, "best_val": {}}
@@ -281,7 +322,7 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
             break
 
     result = {"epochs_run": state["epoch"], "best_val": state["best"], "best_epoch": state["best_epoch"],
-              "history": state["history"]}
+              "history": state["history"], **({"labels": head_facts} if head_facts else {})}
     if ddp.is_main and len(splits["test"]):
         # Test split: evaluated once with the best model, recorded, never used for decisions.
         from .model_io import load_model

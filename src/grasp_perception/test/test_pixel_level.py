@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from grasp_perception.grasp import ImageGrasp, wrap_angle
-from grasp_perception.heads import decode, output_names
+from grasp_perception.heads import make_decoder, output_names
 from grasp_perception.networks import available_networks, build_network, count_parameters
 from grasp_perception.pixel_level import (PixelLevelLoss, PixelLevelTargets, angle_class, class_angle,
                                           dense_pixel_level, detect_pixel_level, label_balance, pixel_level_targets)
@@ -99,8 +99,8 @@ def test_decoding_takes_the_best_point_then_its_best_class_and_width():
     assert [(g.u, g.v, g.angle_bin) for g in dense] == [(40.0, 30.0, 5), (10.0, 10.0, 12), (40.0, 30.0, 2)]
     assert [g.quality for g in dense] == pytest.approx([0.72, 0.42, 0.32])
     # The heads dispatcher reads the same maps the same way.
-    assert decode("pixel_level", _hand_made_maps(), max_width=100.0, top_k=2, quality_sigma=0.0, min_distance=5,
-                  threshold=0.1) == grasps
+    assert make_decoder("pixel_level")(_hand_made_maps(), max_width=100.0, top_k=2, quality_sigma=0.0,
+                                       min_distance=5, threshold=0.1) == grasps
     assert output_names("pixel_level") == ("point", "angle", "width")
 
 
@@ -178,7 +178,8 @@ def test_trains_into_a_model_folder_that_the_predictor_and_onnx_run(jacquard_roo
         assert g.angle == pytest.approx(float(class_angle(g.angle_bin, K)))
     if importlib.util.find_spec("onnxruntime") is None:
         pytest.skip("onnxruntime is not installed")
-    ort_pred = GraspPredictor(tmp_path / "run" / "model", device="cpu", backend="onnxruntime").predict(sample.depth, top_k=3)
+    ort = GraspPredictor(tmp_path / "run" / "model", device="cpu", backend="onnxruntime")
+    ort_pred = ort.predict(sample.depth, top_k=3)
     assert [(g.u, g.v, g.angle_bin) for g in ort_pred.grasps] == [(g.u, g.v, g.angle_bin) for g in torch_pred.grasps]
 
 

@@ -43,8 +43,10 @@ class TorchBackend:
         tensor = tensor.to(self.device, dtype=self.dtype).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             outputs = self.network(tensor)
-            # One device -> host copy of all the maps (one sync on a GPU), each C-contiguous for OpenCV. The
-            # maps may differ in channels (the pixel-level head's point map has one), so they are joined on it.
-            sizes = [int(o.shape[1]) for o in outputs]
-            joined = torch.cat([o.contiguous() for o in outputs], dim=1).float().cpu().numpy()
-        return tuple(np.ascontiguousarray(m) for m in np.split(joined, np.cumsum(sizes)[:-1], axis=1))
+            # One device -> host copy of all the maps (one sync on a GPU), each C-contiguous for OpenCV. Heads
+            # differ in map shapes (the pixel-level point map has one channel, anchor deltas are 5-D), so the
+            # maps travel flattened per image and are cut apart again.
+            shapes = [tuple(o.shape) for o in outputs]
+            joined = torch.cat([o.reshape(o.shape[0], -1) for o in outputs], dim=1).float().cpu().numpy()
+        sizes = np.cumsum([int(np.prod(sh[1:])) for sh in shapes])[:-1]
+        return tuple(np.ascontiguousarray(m.reshape(sh)) for m, sh in zip(np.split(joined, sizes, axis=1), shapes))

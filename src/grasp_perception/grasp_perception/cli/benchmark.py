@@ -152,7 +152,7 @@ def heldout_iou(predictor: GraspPredictor, root: Path) -> dict:
     card = dataclasses.replace(predictor.card, input_size=predictor.input_size)
     dataset = dataset_for_card(card, "jacquard", root, "stereo")
     s = evaluate_network(predictor.backend, dataset, max_width_px=card.max_width_px, postprocess=card.postprocess,
-                         batch_size=1, head=predictor.head)
+                         batch_size=1, decode=predictor.decode)
     return {"iou_0.25": round(s["iou_0.25"], 4), "iou_avg": round(s["iou_avg"], 4), "heldout_images": s["n_images"]}
 
 

@@ -25,7 +25,7 @@ from ..backends import BACKENDS, BackendUnavailable, make_backend
 from ..config import ConfigError
 from ..data_setup import dataset_for_card, indices_from_split_file, make_source
 from ..evaluation import evaluate_network, format_table
-from ..heads import head_of
+from ..heads import decoder_for_card
 from ..inference import resolve_device
 from ..model_io import ModelFileError, load_model
 from ..datasets import to_original
@@ -76,7 +76,7 @@ def run(args) -> dict:
                               input_size=card.input_size, device=str(device))
     summary = evaluate_network(runner, dataset, max_width_px=card.max_width_px, postprocess=card.postprocess,
                                device=device, batch_size=args.batch_size, top_n=args.top_n,
-                               progress=not args.no_progress, on_image=on_image, head=head_of(card.architecture, card.arch_kwargs))
+                               progress=not args.no_progress, on_image=on_image, decode=decoder_for_card(card))
     summary.update({"model": str(args.model), "model_name": card.name, "dataset": args.dataset,
                     "root": str(args.root), "depth": args.depth, "top_n": args.top_n,
                     "split": args.split if args.split_file else "all", "device": str(device),

@@ -3,7 +3,7 @@
     net = build_network("grconvnet", in_channels=4, n_bins=1, channel_size=32, dropout=0.1)
     quality, cos, sin, width = net(x)   # each [B, n_bins, H, W]
 
-Names: "ggcnn2", "grconvnet", "unet", "efficient_fcn", "affga" (see :func:`available_networks`).
+Names: "ggcnn2", "grconvnet", "unet", "efficient_fcn", "affga", "anchor_scorer" (see :func:`available_networks`).
 """
 from __future__ import annotations
 
@@ -63,10 +63,14 @@ def build_network(name: str, in_channels: int, n_bins: int = 1, **kwargs) -> Gra
 def head_of(name: str, kwargs: dict | None = None) -> str:
     """The output head network ``name`` has with options ``kwargs`` (a config's ``model.kwargs``, a card's
     ``arch_kwargs``): the ``head`` option, else the class's own default (generative, AFFGA-Net's pixel_level)."""
+    return check_head(option_of(name, kwargs, "head"))
+
+
+def option_of(name: str, kwargs: dict | None, option: str):
+    """Network ``name``'s option ``option``: from ``kwargs`` (a card's ``arch_kwargs``), else the class default."""
     kwargs = kwargs or {}
-    if "head" in kwargs:
-        return check_head(kwargs["head"])
-    return inspect.signature(network_class(name).__init__).parameters["head"].default
+    return kwargs[option] if option in kwargs else \
+        inspect.signature(network_class(name).__init__).parameters[option].default
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
@@ -78,6 +82,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 # Imported after the registry exists; registration happens here rather than in the modules so
 # each architecture file stays importable on its own.
 from .affga import AFFGANet  # noqa: E402
+from .anchor_scorer import AnchorScorerNet  # noqa: E402
 from .efficient_fcn import EfficientFCN  # noqa: E402
 from .ggcnn2 import GGCNN2  # noqa: E402
 from .grconvnet import GRConvNet  # noqa: E402
@@ -88,8 +93,9 @@ register_network("grconvnet")(GRConvNet)
 register_network("unet")(UNet)
 register_network("efficient_fcn")(EfficientFCN)
 register_network("affga")(AFFGANet)
+register_network("anchor_scorer")(AnchorScorerNet)
 
 __all__ = [
-    "HEADS", "GraspNetwork", "GraspHeads", "PixelLevelHeads", "GraspMaps", "GGCNN2", "GRConvNet", "UNet", "EfficientFCN", "AFFGANet", "head_of",
+    "HEADS", "GraspNetwork", "GraspHeads", "PixelLevelHeads", "GraspMaps", "GGCNN2", "GRConvNet", "UNet", "EfficientFCN", "AFFGANet", "AnchorScorerNet", "head_of", "option_of",
     "register_network", "build_network", "available_networks", "network_class", "count_parameters",
 ]

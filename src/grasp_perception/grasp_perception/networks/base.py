@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 QUALITY_ACTIVATIONS = ("linear", "sigmoid")
-HEADS = ("generative", "pixel_level")
+HEADS = ("generative", "pixel_level", "anchor")
 
 GraspMaps = tuple[Tensor, Tensor, Tensor, Tensor]
 
@@ -148,6 +148,9 @@ class GraspNetwork(nn.Module):
 
     def make_heads(self, in_channels: int, kernel_size: int = 1, dropout: float = 0.0) -> nn.Module:
         """The output convolutions of this network's ``head`` on ``in_channels`` backbone features."""
+        if self.head == "anchor":
+            raise ValueError(f"head 'anchor' is the anchor-box network's own (architecture anchor_scorer), "
+                             f"not an option of {type(self).__name__}")
         cls = PixelLevelHeads if self.head == "pixel_level" else GraspHeads
         return cls(in_channels, self.n_bins, kernel_size=kernel_size, dropout=dropout)
 
