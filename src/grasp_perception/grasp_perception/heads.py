@@ -17,6 +17,9 @@ from dataclasses import asdict
 from functools import partial
 from typing import Callable
 
+import cv2
+import numpy as np
+
 from . import anchor_boxes
 from .losses import GraspLoss
 from .maps import GraspTargets, grasp_maps
@@ -29,7 +32,7 @@ from .postprocess import dense_grasps, detect_grasps
 
 GENERATIVE_OUTPUTS = ("quality", "cos", "sin", "width")
 __all__ = ["HEADS", "head_of", "output_names", "build_targets", "as_targets", "make_loss", "make_decoder",
-           "decoder_for_card", "decoder_for_module"]
+           "decoder_for_card", "decoder_for_module", "quality_image"]
 
 #: decode(maps, *, max_width, top_k=1, dense=False, **card postprocess) -> ranked ImageGrasps
 Decoder = Callable[..., list]
@@ -105,6 +108,14 @@ def make_decoder(head: str, architecture: str | None = None, arch_kwargs: dict |
         # Dense ranking: every anchor by its score, no spacing (as the map heads' dense mode).
         return partial(_decode_maps, detect, partial(detect, min_distance=0))
     return partial(_decode_maps, detect_grasps, dense_grasps)
+
+
+def quality_image(head: str, maps, size: int):
+    """One image's best-of-angles grasp quality as a ``(size, size)`` map in network-input pixels (overlays):
+    the quality or point map, or the anchor scores of each stride-16 cell spread over its pixels."""
+    first = np.asarray(maps[0] if check_head(head) != "anchor" else maps[2], dtype=np.float32)
+    q = first.max(axis=0) if first.ndim == 3 else first
+    return q if q.shape == (size, size) else cv2.resize(q, (size, size), interpolation=cv2.INTER_NEAREST)
 
 
 def decoder_for_card(card) -> Decoder:

@@ -217,3 +217,14 @@ def test_trains_into_a_model_folder_that_the_predictor_and_onnx_run(jacquard_roo
     ort_pred = ort.predict(sample.depth, sample.rgb, top_k=3)
     for a, b in zip(ort_pred.grasps, torch_pred.grasps):
         assert (a.u, a.v, a.angle) == pytest.approx((b.u, b.v, b.angle), abs=1e-3)
+
+
+def test_quality_image_spreads_cell_scores_for_overlays():
+    from grasp_perception.heads import quality_image
+    score = np.zeros((K, 2, 2), np.float32)
+    score[3, 1, 0] = 0.8
+    q = quality_image("anchor", (np.zeros((K, 5, 2, 2)), score, score), 32)
+    assert q.shape == (32, 32) and q[16:, :16].min() == pytest.approx(0.8) and q[:16].max() == 0
+    point = np.zeros((1, 32, 32), np.float32)
+    point[0, 3, 4] = 0.5
+    assert quality_image("pixel_level", (point, None, None), 32)[3, 4] == pytest.approx(0.5)

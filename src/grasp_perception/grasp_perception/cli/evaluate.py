@@ -25,7 +25,7 @@ from ..backends import BACKENDS, BackendUnavailable, make_backend
 from ..config import ConfigError
 from ..data_setup import dataset_for_card, indices_from_split_file, make_source
 from ..evaluation import evaluate_network, format_table
-from ..heads import decoder_for_card
+from ..heads import decoder_for_card, head_of, quality_image
 from ..inference import resolve_device
 from ..model_io import ModelFileError, load_model
 from ..datasets import to_original
@@ -59,13 +59,14 @@ def run(args) -> dict:
                    else indices)[: args.limit]
     dataset = dataset_for_card(card, args.dataset, args.root, args.depth, indices)
     written = []
+    head = head_of(card.architecture, card.arch_kwargs)
 
     def on_image(k, preds, gts, maps):
         if args.overlays and len(written) < args.max_overlays:
             # Drawn on the original image, so the overlay is as sharp as the data.
             sample, info = dataset.load(k), dataset.info(k)
             fig = overlay_figure(sample.rgb, sample.depth, [to_original(g, info) for g in preds],
-                                 quality=map_to_original(maps[0], info)[None],
+                                 quality=map_to_original(quality_image(head, maps, card.input_size), info)[None],
                                  gt=[to_original(g, info) for g in gts])
             written.append(write_image(Path(args.overlays) / f"{dataset.sample_id(k)}.png", fig))
 

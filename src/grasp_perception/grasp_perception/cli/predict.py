@@ -21,6 +21,7 @@ import numpy as np
 from ..datasets import DatasetError
 from ..datasets.preprocessing import check_depth_metres
 from ..geometry import CameraIntrinsics
+from ..heads import quality_image
 from ..inference import GraspPredictor
 from ..model_io import ModelFileError
 from ..visualise import map_to_original, overlay_figure, write_image
@@ -87,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     for i, g in enumerate(pred.grasps, 1):
         print(f"{i:>2} {g.u:7.1f} {g.v:7.1f} {math.degrees(g.angle):6.1f}° {g.width:7.1f} {g.quality:7.3f}")
     print("timings (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in pred.timings_ms.items()))
-    fig = overlay_figure(rgb, depth, pred.grasps, quality=map_to_original(pred.maps[0], pred.info)[None])
+    quality = quality_image(predictor.head, pred.maps, predictor.input_size)
+    fig = overlay_figure(rgb, depth, pred.grasps, quality=map_to_original(quality, pred.info)[None])
     write_image(args.out, fig)
     print(f"overlay written to {args.out}")
     if args.json:
