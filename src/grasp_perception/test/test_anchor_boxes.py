@@ -154,7 +154,8 @@ def test_network_size_and_outputs():
     assert encoder == 8_543_296                          # torchvision's ResNet-50 through layer3 (no classifier)
     scorer = 1024 * 1024 + 1024 + (5 * K * 512 + 512) + (9728 * 512 + 512) + (512 * 2 + 2)
     assert n == encoder + (1024 * 5 * K + 5 * K) + (1024 * 2 * K + 2 * K) + scorer
-    assert count_parameters(build_network("anchor_scorer", in_channels=3, n_bins=K, scorer=False)) == n - scorer
+    assert count_parameters(build_network("anchor_scorer", in_channels=3, n_bins=K, scorer=False)) == n - scorer \
+        == 8_586_346
     net.eval()
     with torch.no_grad():
         deltas, primary, score = net(torch.zeros(1, 3, 320, 320))
