@@ -3,7 +3,6 @@ losses by hand, the gradient routing, decoding, the network's size, a tiny overf
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,6 @@ from grasp_perception.grasp import ImageGrasp
 from grasp_perception.metrics import grasp_matches
 from grasp_perception.networks import build_network, count_parameters
 
-REPO = Path(__file__).resolve().parents[3]
 K, STRIDE, W, H = 6, 16, 54.0, 27.0
 
 
@@ -165,7 +163,7 @@ def test_network_size_and_outputs():
 
 
 @pytest.mark.slow
-def test_tiny_overfit_finds_the_labelled_grasp():
+def test_tiny_overfit_finds_the_labelled_grasp(fit_one_image):
     torch.manual_seed(0)
     net = build_network("anchor_scorer", in_channels=1, n_bins=K)
     depth = np.zeros((1, 1, 64, 64), np.float32)
@@ -173,49 +171,27 @@ def test_tiny_overfit_finds_the_labelled_grasp():
     labels = [ImageGrasp(u=32.0, v=float(v), angle=0.0, width=20.0, jaw=8.0) for v in range(24, 41, 4)]
     t = anchor_targets(labels, (64, 64), k=K, stride=STRIDE, width=20.0, height=8.0)
     target = AnchorTargets(*(torch.from_numpy(a)[None] for a in t))
-    loss_fn = AnchorLoss(20.0, 8.0, STRIDE, top_t=16)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    x, losses = torch.from_numpy(depth), []
-    for _ in range(40):
-        loss, _ = loss_fn(net(x, logits=True), target)
-        losses.append(loss.item())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    losses = fit_one_image(net, AnchorLoss(20.0, 8.0, STRIDE, top_t=16), torch.from_numpy(depth), target, steps=40)
     assert losses[-1] < 0.5 * losses[0]
-    net.eval()
-    for m in net.modules():   # batch statistics, as in training (one image: the running means have not settled)
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.train()
     with torch.no_grad():
-        deltas, _, score = net(x)
+        deltas, _, score = net(torch.from_numpy(depth))
     best = detect_anchor_grasps(deltas[0], score[0], score[0], width=20.0, height=8.0, stride=STRIDE, top_k=1)[0]
     assert grasp_matches(best, labels, 0.25), best
 
 
-def test_trains_into_a_model_folder_that_the_predictor_and_onnx_run(jacquard_root, tmp_path, monkeypatch):
-    import importlib.util
-    from grasp_perception.config import load_config
+def test_trains_into_a_model_folder_that_the_predictor_and_onnx_run(tiny_training, jacquard_root):
     from grasp_perception.datasets import JacquardSource
-    from grasp_perception.inference import GraspPredictor
     from grasp_perception.model_io import load_model
-    from grasp_perception.training import train
-    monkeypatch.setenv("GRASP_CACHE_DIR", str(tmp_path / "cache"))
-    cfg = load_config(REPO / "config" / "train" / "anchor_scorer_sim_clutter.yaml",
-                      [f"data.root={jacquard_root}", f"output_dir={tmp_path / 'run'}", "data.input_size=64",
-                       "data.limit=2", "data.depth=perfect", "data.crop=resize", "data.split.mode=overfit",
-                       "train.epochs=1", "train.batches_per_epoch=1", "optim.batch_size=2", "train.num_workers=0"])
-    result = train(cfg, progress=False)
+    result, model, predictors = tiny_training("anchor_scorer_sim_clutter.yaml", batches=1)
     assert result["labels"]["anchor_width"] > 0 and np.isfinite(result["history"][0]["val"]["loss"])
-    network, card = load_model(tmp_path / "run" / "model")
+    network, card = load_model(model)
     assert card.arch_kwargs["anchor_width"] == result["labels"]["anchor_width"] and network.head == "anchor"
     sample = JacquardSource(jacquard_root).load(0)
-    torch_pred = GraspPredictor(tmp_path / "run" / "model", device="cpu").predict(sample.depth, sample.rgb, top_k=3)
+    torch_pred = predictors["torch"].predict(sample.depth, sample.rgb, top_k=3)
     assert len(torch_pred.grasps) == 3 and [m.ndim for m in torch_pred.maps] == [4, 3, 3]
-    if importlib.util.find_spec("onnxruntime") is None:
+    if "onnxruntime" not in predictors:
         pytest.skip("onnxruntime is not installed")
-    ort = GraspPredictor(tmp_path / "run" / "model", device="cpu", backend="onnxruntime")
-    ort_pred = ort.predict(sample.depth, sample.rgb, top_k=3)
+    ort_pred = predictors["onnxruntime"].predict(sample.depth, sample.rgb, top_k=3)
     for a, b in zip(ort_pred.grasps, torch_pred.grasps):
         assert (a.u, a.v, a.angle) == pytest.approx((b.u, b.v, b.angle), abs=1e-3)
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ from grasp_perception.pixel_level import (PixelLevelLoss, PixelLevelTargets, ang
                                           dense_pixel_level, detect_pixel_level, label_balance, pixel_level_targets)
 
 K = 18
-REPO = Path(__file__).resolve().parents[3]
 
 
 def test_angle_classes_are_multiples_of_pi_over_k():
@@ -125,7 +123,7 @@ def test_every_backbone_carries_the_pixel_level_head(name):
     assert name in available_networks()
 
 
-def test_tiny_overfit_finds_the_labelled_grasp():
+def test_tiny_overfit_finds_the_labelled_grasp(fit_one_image):
     # One 64x64 depth image with a bar; its grasps straddle the bar. A GG-CNN2 with the pixel-level head
     # fitted to it alone must put its best point on a labelled centre, in the labelled class.
     torch.manual_seed(0)
@@ -135,16 +133,9 @@ def test_tiny_overfit_finds_the_labelled_grasp():
     t = pixel_level_targets(labels, (64, 64), n_classes=K, max_width=32.0)
     targets = PixelLevelTargets(*(torch.from_numpy(m)[None] for m in t))
     net = build_network("ggcnn2", in_channels=1, n_bins=K, head="pixel_level")
-    loss_fn, opt = PixelLevelLoss(), torch.optim.Adam(net.parameters(), lr=3e-3)
     x = torch.from_numpy(depth - depth.mean())[None, None]
-    first = None
-    for _ in range(150):
-        loss, _ = loss_fn(net(x, logits=True), targets)
-        first = loss.item() if first is None else first
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert float(loss) < 0.5 * first
+    losses = fit_one_image(net, PixelLevelLoss(), x, targets, steps=150, lr=3e-3)
+    assert losses[-1] < 0.5 * losses[0]
     with torch.no_grad():
         maps = [m[0].numpy() for m in net(x)]
     best = detect_pixel_level(*maps, max_width=32.0, top_k=1, quality_sigma=0.0, min_distance=3, threshold=None)[0]
@@ -152,34 +143,25 @@ def test_tiny_overfit_finds_the_labelled_grasp():
     assert best.width == pytest.approx(16.0, abs=4.0)
 
 
-def test_trains_into_a_model_folder_that_the_predictor_and_onnx_run(jacquard_root, tmp_path, monkeypatch):
+def test_trains_into_a_model_folder_that_the_predictor_and_onnx_run(tiny_training, jacquard_root):
     # The whole path a user takes: a config with the pixel-level head -> train -> model folder -> predictor
     # (torch and ONNX Runtime give the same grasps) -> grasps in the original image.
-    import importlib.util
-    from grasp_perception.config import load_config
-    from grasp_perception.inference import GraspPredictor
-    from grasp_perception.model_io import load_model
-    from grasp_perception.training import train
     from grasp_perception.datasets import JacquardSource
-    monkeypatch.setenv("GRASP_CACHE_DIR", str(tmp_path / "cache"))
-    cfg = load_config(REPO / "config" / "train" / "plgp_ggcnn2_sim_clutter.yaml",
-                      [f"data.root={jacquard_root}", f"output_dir={tmp_path / 'run'}", "data.input_size=64",
-                       "data.limit=2", "data.depth=perfect", "data.crop=resize", "data.split.mode=overfit",
-                       "train.epochs=1", "train.batches_per_epoch=2", "optim.batch_size=2", "train.num_workers=0"])
-    result = train(cfg, progress=False)
+    from grasp_perception.model_io import load_model
+    result, model, predictors = tiny_training("plgp_ggcnn2_sim_clutter.yaml")
     assert 0 < result["history"][0]["val"]["loss"] < 100
-    network, card = load_model(tmp_path / "run" / "model")
+    assert result["labels"]["negatives_per_positive_enhanced"] < result["labels"]["negatives_per_positive"]
+    network, card = load_model(model)
     assert card.arch_kwargs["head"] == "pixel_level" and card.n_bins == K and network.head == "pixel_level"
     sample = JacquardSource(jacquard_root).load(0)
-    torch_pred = GraspPredictor(tmp_path / "run" / "model", device="cpu").predict(sample.depth, top_k=3)
+    torch_pred = predictors["torch"].predict(sample.depth, top_k=3)
     assert [m.shape[0] for m in torch_pred.maps] == [1, K, K]
     assert torch_pred.grasps and all(g.angle_bin < K for g in torch_pred.grasps)
     for g in torch_pred.input_grasps:   # every angle is one of the K classes
         assert g.angle == pytest.approx(float(class_angle(g.angle_bin, K)))
-    if importlib.util.find_spec("onnxruntime") is None:
+    if "onnxruntime" not in predictors:
         pytest.skip("onnxruntime is not installed")
-    ort = GraspPredictor(tmp_path / "run" / "model", device="cpu", backend="onnxruntime")
-    ort_pred = ort.predict(sample.depth, top_k=3)
+    ort_pred = predictors["onnxruntime"].predict(sample.depth, top_k=3)
     assert [(g.u, g.v, g.angle_bin) for g in ort_pred.grasps] == [(g.u, g.v, g.angle_bin) for g in torch_pred.grasps]
 
 
@@ -199,7 +181,7 @@ def test_affga_net_matches_the_papers_size():
 
 
 @pytest.mark.slow
-def test_affga_net_tiny_overfit():
+def test_affga_net_tiny_overfit(fit_one_image):
     torch.manual_seed(0)
     net = build_network("affga", in_channels=1, n_bins=K)
     t = pixel_level_targets([ImageGrasp(u=32.0, v=float(v), angle=4 * math.pi / K, width=20.0, jaw=6.0)
@@ -207,22 +189,9 @@ def test_affga_net_tiny_overfit():
     targets = PixelLevelTargets(*(torch.from_numpy(m)[None] for m in t))
     depth = np.zeros((1, 1, 64, 64), np.float32)
     depth[..., 26:39, 28:37] = -0.05
-    x, loss_fn = torch.from_numpy(depth), PixelLevelLoss()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(30):
-        loss, _ = loss_fn(net(x, logits=True), targets)
-        losses.append(loss.item())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    x = torch.from_numpy(depth)
+    losses = fit_one_image(net, PixelLevelLoss(), x, targets, steps=30)
     assert losses[-1] < 0.5 * losses[0]
-    # Dropout off; BatchNorm keeps the batch statistics it trained with (30 steps of one image are too few
-    # for the running averages to settle, and this checks the fit, not the statistics).
-    net.eval()
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.train()
     with torch.no_grad():
         maps = [m[0].numpy() for m in net(x)]
     best = detect_pixel_level(*maps, max_width=40.0, top_k=1, quality_sigma=0.0, min_distance=3, threshold=None)[0]
