@@ -105,8 +105,11 @@ def make_decoder(head: str, architecture: str | None = None, arch_kwargs: dict |
     if head == "anchor":
         width, height = _anchor_box(architecture or "anchor_scorer", arch_kwargs or {})
         detect = partial(anchor_boxes.detect_anchor_grasps, width=width, height=height, stride=ANCHOR_STRIDE)
-        # Dense ranking: every anchor by its score, no spacing (as the map heads' dense mode).
-        return partial(_decode_maps, detect, partial(detect, min_distance=0))
+
+        def dense(*maps, **kwargs):  # every anchor by its score, never spaced (as the map heads' dense mode)
+            return detect(*maps, **{**kwargs, "min_distance": 0})
+
+        return partial(_decode_maps, detect, dense)
     return partial(_decode_maps, detect_grasps, dense_grasps)
 
 

@@ -143,6 +143,14 @@ def test_decoding_a_hand_made_output():
     assert g.angle == pytest.approx(math.radians(45 + 0.25 * 30)) and g.width == pytest.approx(1.5 * W)
     assert g.jaw == pytest.approx(H) and g.quality == pytest.approx(0.9) and g.angle_bin == 4
     assert (grasps[1].u, grasps[1].v, grasps[1].angle_bin) == (7.5, 7.5, 1)
+    # Through the model's decoder: a card's spacing applies to peaks, never to the dense ranking.
+    from grasp_perception.heads import make_decoder
+    score[4, 2, 2] = 0.85                                   # the next cell: 16 px from the best
+    decode = make_decoder("anchor", arch_kwargs={"anchor_width": W, "anchor_height": H})
+    spaced = decode((deltas, score, score), max_width=100.0, top_k=2, min_distance=20, threshold=0.5)
+    dense = decode((deltas, score, score), max_width=100.0, top_k=2, dense=True, min_distance=20, threshold=0.5)
+    assert [g.quality for g in spaced] == pytest.approx([0.9, 0.6])
+    assert [g.quality for g in dense] == pytest.approx([0.9, 0.85])
 
 
 def test_network_size_and_outputs():
