@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .grasp import ImageGrasp, wrap_angle
+from .grasp import ImageGrasp, angle_to_bin, wrap_angle
 from .metrics import grasp_matches
 
 OUTPUT_NAMES = ("deltas", "primary", "score")
@@ -102,7 +102,7 @@ def anchor_targets(grasps, shape, *, k: int, stride: int, width: float, height: 
     row = np.floor((fields[:, 1] + 0.5) / stride).astype(np.int64)
     inside = (row >= 0) & (row < g) & (col >= 0) & (col < g)
     fields, row, col = fields[inside], row[inside], col[inside]
-    a = np.floor((wrap_angle(fields[:, 2]) + np.pi / 2) * k / np.pi).astype(np.int64).clip(0, k - 1)
+    a = angle_to_bin(fields[:, 2], k)  # the anchor whose bin holds the angle: within half a bin of it
     c = cell_centres(g, stride)
     uv = np.stack([c[col], c[row]], axis=1)
     # Per (anchor, cell), the grasp nearest the cell centre.

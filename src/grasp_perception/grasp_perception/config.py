@@ -21,7 +21,7 @@ import yaml
 from .datasets import CHANNELS, CROPS
 from .losses import KINDS as LOSS_KINDS
 from .maps import DEFAULT_SIGMA, KINDS as MAP_KINDS
-from .networks import head_of, network_class
+from .networks import head_of
 
 
 class ConfigError(ValueError):
@@ -221,8 +221,7 @@ def _check(cfg: "ExperimentConfig", source: str) -> "ExperimentConfig":
     if cfg.loss.kind == "focal" and cfg.model.kwargs.get("quality_activation") != "sigmoid":
         # The loss is computed from logits; inference must then see probabilities, not raw logits.
         raise ConfigError(f"{source}: loss.kind focal needs model.kwargs.quality_activation: sigmoid")
-    try:
-        network_class(cfg.model.architecture)
+    try:  # an unknown architecture or head is named here, before any data is read
         head = head_of(cfg.model.architecture, cfg.model.kwargs)
     except ValueError as exc:
         raise ConfigError(f"{source}: model: {exc}") from None

@@ -38,7 +38,7 @@ import torch
 from .config import PostprocessConfig
 from .grasp import ImageGrasp, wrap_angle
 from .losses import binary_focal_loss
-from .postprocess import _check_finite, _smooth, _to_numpy, check_parameters, find_peaks
+from .postprocess import _check_finite, _smooth, _to_numpy, check_parameters, check_top_k, find_peaks
 
 OUTPUT_NAMES = ("point", "angle", "width")
 ENHANCED_VALUE = 0.9        # the eight-neighbourhood copies (sec. IV-B)
@@ -153,8 +153,7 @@ def _prepare(point, angle, width, top_k, params: dict) -> tuple[np.ndarray, np.n
     if angle.shape != width.shape or angle.shape[1:] != point.shape[1:]:
         raise ValueError(f"angle {angle.shape} and width {width.shape} must be (K, H, W) over point's "
                          f"{point.shape[1:]}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1):
-        raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
+    check_top_k(top_k)
     check_parameters(**params)
     for m, n in ((point, "point"), (angle, "angle"), (width, "width")):
         _check_finite(m, n)

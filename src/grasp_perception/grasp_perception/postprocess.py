@@ -109,6 +109,11 @@ def check_parameters(*, min_distance, threshold, quality_sigma, angle_sigma, wid
         _check_nonneg(value, name)
 
 
+def check_top_k(top_k) -> None:
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1):
+        raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
+
+
 def find_peaks(best: np.ndarray, min_distance: int, threshold: float | None,
                top_k: int | None) -> list[tuple[int, int]]:
     """``(row, col)`` local maxima of a 2-D map, ranked, spaced by more than ``min_distance``."""
@@ -189,9 +194,7 @@ def _prepare(quality, cos, sin, width, max_width, top_k, params: dict) -> list[n
     for name, m in zip(_MAPS[1:], maps[1:]):
         if m.shape != maps[0].shape:
             raise ValueError(f"{name} shape {m.shape} does not match quality shape {maps[0].shape}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer))
-                              or top_k < 1):
-        raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
+    check_top_k(top_k)
     check_parameters(**params)
     _check_nonneg(max_width, "max_width")
     if max_width == 0:

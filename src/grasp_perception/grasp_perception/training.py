@@ -140,7 +140,8 @@ def prepare_head(cfg: ExperimentConfig, dataset, n_images: int = 200) -> dict:
     if head == "generative" or len(dataset) == 0:
         return {}
     picks = np.unique(np.linspace(0, len(dataset) - 1, min(n_images, len(dataset))).round().astype(int))
-    grasps = [g for k in picks for g in dataset.grasps(int(k))]
+    per_image = [dataset.grasps(int(k)) for k in picks]  # each a disk read and a cut: once per image
+    grasps = [g for labels in per_image for g in labels]
     if head == "anchor":
         kwargs = cfg.model.kwargs
         if grasps and not {"anchor_width", "anchor_height"} <= set(kwargs):
@@ -153,8 +154,8 @@ def prepare_head(cfg: ExperimentConfig, dataset, n_images: int = 200) -> dict:
     counts = {}
     for enhance in (False, True):
         pos = neg = 0
-        for k in picks:
-            p, n = label_balance(pixel_level_targets(dataset.grasps(int(k)), size, n_classes=cfg.model.n_bins,
+        for labels in per_image:
+            p, n = label_balance(pixel_level_targets(labels, size, n_classes=cfg.model.n_bins,
                                                      max_width=cfg.targets.max_width_px, enhance=enhance))
             pos, neg = pos + p, neg + n
         counts[enhance] = neg / max(pos, 1)

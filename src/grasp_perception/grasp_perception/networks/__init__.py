@@ -96,6 +96,7 @@ register_network("affga")(AFFGANet)
 register_network("anchor_scorer")(AnchorScorerNet)
 
 __all__ = [
-    "HEADS", "GraspNetwork", "GraspHeads", "PixelLevelHeads", "GraspMaps", "GGCNN2", "GRConvNet", "UNet", "EfficientFCN", "AFFGANet", "AnchorScorerNet", "head_of", "option_of",
+    "HEADS", "GraspNetwork", "GraspHeads", "PixelLevelHeads", "GraspMaps", "GGCNN2", "GRConvNet", "UNet",
+    "EfficientFCN", "AFFGANet", "AnchorScorerNet", "head_of", "option_of",
     "register_network", "build_network", "available_networks", "network_class", "count_parameters",
 ]
