@@ -11,6 +11,8 @@ Measured with pyrealsense2 2.59 (what shaped the code below):
 - playback in "real time" (the default) paces by the time frames were *written*, not by their
   timestamps, and drops frames whenever the reader lags, even right after ``start()``; so playback
   here runs non-real-time (set before starting) and paces itself by the frame timestamps;
+- playback starts as the pipeline starts, and under CPU load it can play frame 0 before the pipeline
+  listens; so the playback is paused until ``start()`` has returned;
 - the pipeline's syncer also emits framesets pairing depth N with colour N-1 (about one per real pair);
   framesets whose colour and depth timestamps differ by more than half a frame period are skipped;
 - ``rs.align`` is not exact for a depth stream that is already registered to colour (same intrinsics,
@@ -114,8 +116,14 @@ class RealSenseSource:
             if self.playback:
                 # switch off real-time playback before start: it drops frames from the first moment
                 # on (start() reuses the playback device that resolve() loaded)
-                cfg.resolve(rs.pipeline_wrapper(self._pipe)).get_device().as_playback().set_real_time(False)
+                # and hold it paused until start() returns: otherwise frame 0 can be played before
+                # the pipeline listens, and is lost (5 of 160 playbacks under CPU load; 0 paused)
+                playback = cfg.resolve(rs.pipeline_wrapper(self._pipe)).get_device().as_playback()
+                playback.set_real_time(False)
+                playback.pause()
             profile = self._pipe.start(cfg)
+            if self.playback:
+                playback.resume()
         except RuntimeError as exc:
             if "no device connected" in str(exc).lower():
                 raise RealSenseUnavailable(f"no RealSense device found (serial {serial or 'any'}): {exc}") from exc
