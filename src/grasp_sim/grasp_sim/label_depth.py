@@ -47,19 +47,33 @@ def label_approach_depth(depth: np.ndarray, intrinsics, u: float, v: float, angl
     pixel (``u``, ``v``) and image angle ``angle`` (the nearest of the search's angle classes), on
     ``depth`` (what the camera sees; no segmentation: any surface counts) with ``params`` (default
     :data:`DEPTH_SEARCH`)."""
+    return label_approach_depths(depth, intrinsics, [u], [v], [angle], spec, params)[0]
+
+
+def label_approach_depths(depth: np.ndarray, intrinsics, us, vs, angles, spec: GripperSpec,
+                          params: LabelParams | None = None) -> list[tuple[float | None, int]]:
+    """:func:`label_approach_depth` of many grasps in one search (it costs about as much as one: the search
+    runs every angle class over the whole image whatever the candidates)."""
     params = params or DEPTH_SEARCH
     h, w = depth.shape
-    ui, vi = int(round(u)), int(round(v))
-    if not (0 <= ui < w and 0 <= vi < h):
-        return None, 0
+    pix = [(int(round(u)), int(round(v))) for u, v in zip(us, vs)]
+    inside = [0 <= ui < w and 0 <= vi < h for ui, vi in pix]
+    if not any(inside):
+        return [(None, 0)] * len(pix)
     cand = np.zeros((h, w), bool)
-    cand[vi, ui] = True
-    ids = np.ones((h, w), np.int32)
+    for (ui, vi), ok in zip(pix, inside):
+        cand[vi, ui] |= ok
     k = intrinsics
-    res = generate_labels(depth, k.fx, k.fy, k.cx, k.cy, ids, gripper=spec, params=params, candidates=cand)
+    res = generate_labels(depth, k.fx, k.fy, k.cx, k.cy, np.ones((h, w), np.int32), gripper=spec, params=params,
+                          candidates=cand)
     classes = angle_classes(params.n_angles)
-    diff = np.abs((classes - angle + math.pi / 2) % math.pi - math.pi / 2)
-    c = int(np.argmin(diff))
-    if not res.positive[c, vi, ui]:
-        return None, int(res.reject[c, vi, ui])
-    return float(res.approach_m[c, vi, ui]), 0
+    out = []
+    for (ui, vi), ok, angle in zip(pix, inside, angles):
+        c = int(np.argmin(np.abs((classes - angle + math.pi / 2) % math.pi - math.pi / 2)))
+        if not ok:
+            out.append((None, 0))
+        elif not res.positive[c, vi, ui]:
+            out.append((None, int(res.reject[c, vi, ui])))
+        else:
+            out.append((float(res.approach_m[c, vi, ui]), 0))
+    return out

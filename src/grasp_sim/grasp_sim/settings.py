@@ -150,10 +150,33 @@ class SuccessSettings:
 
 
 @dataclass(frozen=True)
+class GraspNetGripperSettings:
+    height: float
+    finger_width: float
+    base_depth: float
+    empty_points: int
+
+
+@dataclass(frozen=True)
+class GraspNetAPSettings:
+    enabled: bool
+    candidates: int
+    nms_translation: float
+    nms_rotation_deg: float
+    per_object: int
+    top_k: int
+    frictions: list
+    object_voxel: float
+    table_voxel: float
+    gripper: GraspNetGripperSettings
+
+
+@dataclass(frozen=True)
 class ClutterSettings:
     max_failures: int
     ap_top_k: int
     ap_candidates: str
+    graspnet_ap: GraspNetAPSettings
 
 
 @dataclass(frozen=True)
@@ -365,4 +388,18 @@ def _check(s: SimSettings, source: str) -> None:
         bad("protocol.clutter.ap_top_k", ">= 1", r.clutter.ap_top_k)
     if r.clutter.ap_candidates not in ("dense", "peaks"):
         bad("protocol.clutter.ap_candidates", "dense or peaks", r.clutter.ap_candidates)
+    gn = r.clutter.graspnet_ap
+    for key in ("candidates", "per_object", "top_k"):
+        if getattr(gn, key) < 1:
+            bad(f"protocol.clutter.graspnet_ap.{key}", ">= 1", getattr(gn, key))
+    for key in ("nms_translation", "nms_rotation_deg", "object_voxel", "table_voxel"):
+        if not getattr(gn, key) > 0:
+            bad(f"protocol.clutter.graspnet_ap.{key}", "> 0", getattr(gn, key))
+    if not gn.frictions or not all(isinstance(m, (int, float)) and m > 0 for m in gn.frictions):
+        bad("protocol.clutter.graspnet_ap.frictions", "a non-empty list of coefficients > 0", gn.frictions)
+    for key in ("height", "finger_width", "base_depth"):
+        if not getattr(gn.gripper, key) > 0:
+            bad(f"protocol.clutter.graspnet_ap.gripper.{key}", "> 0", getattr(gn.gripper, key))
+    if gn.gripper.empty_points < 1:
+        bad("protocol.clutter.graspnet_ap.gripper.empty_points", ">= 1", gn.gripper.empty_points)
     positive("labels.width_tolerance", s.labels.width_tolerance, allow_zero=True)

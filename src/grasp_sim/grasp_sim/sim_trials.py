@@ -22,8 +22,10 @@ from grasp_perception.planning import PlannerConfig
 from .camera import DepthNoise, perturbed_pose, random_viewpoint
 from .cell import SimCell
 from .executors import make_cell, run_grasp
-from .label_depth import label_approach_depth, label_gripper
+from .executors.common import executed_geometry
+from .label_depth import label_approach_depths, label_gripper
 from .objects import ObjectSpec
+from .scene_geometry import scene_points, score_grasps, select_grasps
 from .seeds import DROP, HAND_EYE, VIEW, scene_seed, trial_seed
 from .settings import SimSettings
 from .world_grasp import image_grasp_to_world
@@ -83,13 +85,61 @@ def planned_grasp(cell: SimCell, obs, g, gripper: str, seed: int):
     rejects, and ``fixed``, get ``protocol.default_grasp_depth``. Raises ValueError for a grasp without
     a world pose."""
     world = world_grasp(obs, g, calibrated_camera_pose(cell, obs, seed), cell.settings.protocol.approach)
+    depth, how = approach_depth(cell, obs, g, gripper)
+    return (world if depth is None else dataclasses.replace(world, depth_m=depth)), how
+
+
+def approach_depth(cell: SimCell, obs, g, gripper: str) -> tuple[float | None, str]:
+    """(fingertip depth past the grasp point, or None for ``protocol.default_grasp_depth``; how it was
+    chosen) for image grasp ``g`` under ``protocol.approach_depth``."""
+    return approach_depths(cell, obs, [g], gripper)[0]
+
+
+def approach_depths(cell: SimCell, obs, grasps, gripper: str) -> list[tuple[float | None, str]]:
+    """:func:`approach_depth` of many image grasps, with one label search."""
     if cell.settings.protocol.approach_depth != "label":
-        return world, "fixed"
-    depth, flags = label_approach_depth(obs.depth, obs.intrinsics, g.u, g.v, g.angle,
-                                        label_gripper(cell.settings, gripper))
-    if depth is None:
-        return world, f"default (label search rejects it: flags {flags})"
-    return dataclasses.replace(world, depth_m=depth), "label"
+        return [(None, "fixed")] * len(grasps)
+    found = label_approach_depths(obs.depth, obs.intrinsics, [g.u for g in grasps], [g.v for g in grasps],
+                                  [g.angle for g in grasps], label_gripper(cell.settings, gripper))
+    return [(None, f"default (label search rejects it: flags {flags})") if depth is None else (depth, "label")
+            for depth, flags in found]
+
+
+def graspnet_scene(cell: SimCell, obs, predictor, gripper: str) -> dict:
+    """GraspNet's analytic AP inputs for the scene as it is (``protocol.clutter.graspnet_ap``): the top
+    ``candidates`` dense grasps of ``obs``, lifted to world 6-DoF poses with the true camera pose (it scores
+    perception, not calibration), with the approach, fingertip depth and opening the executor would carry
+    out (:func:`grasp_sim.executors.common.executed_geometry`); then :mod:`grasp_sim.scene_geometry`'s
+    ``select_grasps`` and ``score_grasps``. Returns the required friction of the chosen grasps, best first,
+    and the counts behind it."""
+    cfg = cell.settings.protocol.clutter.graspnet_ap
+    t0 = time.perf_counter()
+    cands = predictor.predict(obs.depth, rgb=obs.rgb, top_k=cfg.candidates, dense=True, level_table=LEVEL_TABLE,
+                              intrinsics=obs.intrinsics).grasps
+    lifted, R, t, scores = [], [], [], []
+    for g in cands:
+        try:
+            pose = world_grasp(obs, g, approach=cell.settings.protocol.approach)
+        except ValueError:
+            continue  # no depth under it, or not a grasp from above: graspnetAPI never sees it either
+        z = np.asarray(pose.approach)
+        R.append(np.stack([pose.closing, np.cross(z, pose.closing), z], axis=1))
+        t.append(pose.position)
+        scores.append(g.quality)
+        lifted.append((g, pose))
+    out = {"candidates": len(cands), "lifted": len(lifted), "after_nms": 0}
+    required, why = np.zeros(0), {"collision": 0, "empty": 0, "no_contact": 0}
+    if lifted:
+        R, t, scores = np.asarray(R), np.asarray(t), np.asarray(scores, float)
+        points = scene_points(cell, cfg.object_voxel, cfg.table_voxel)
+        chosen, owner, out["after_nms"] = select_grasps(R, t, scores, cfg, points)
+        depths = approach_depths(cell, obs, [lifted[k][0] for k in chosen], gripper)
+        depth, width = np.zeros(len(chosen)), np.zeros(len(chosen))
+        for n, (k, (d, _)) in enumerate(zip(chosen, depths)):
+            depth[n], width[n] = executed_geometry(cell, dataclasses.replace(lifted[k][1], depth_m=d))
+        required, why = score_grasps(cell, R[chosen], t[chosen], width, depth, owner, cfg, points)
+    out.update(why, required_mu=[round(float(x), 4) for x in required], seconds=round(time.perf_counter() - t0, 2))
+    return out
 
 
 def _until_valid(run, retries: int) -> dict:
@@ -227,6 +277,7 @@ def _clutter_scene_once(cell: SimCell, predictor, scene: int, n_objects: int, gr
         ap_hits += int(bool(result and result.success))
         problems += cell.physics_problems()
     cell.restore(start)
+    graspnet = graspnet_scene(cell, obs, predictor, gripper) if cfg.graspnet_ap.enabled else None
     attempts = picked = failures_in_row = 0
     while cell.active and failures_in_row < cfg.max_failures:
         cell.park_gripper()
@@ -248,6 +299,8 @@ def _clutter_scene_once(cell: SimCell, predictor, scene: int, n_objects: int, gr
     record = {"scene": scene, "objects": [cell.objects[i].name for i in chosen], "n_objects": n_objects,
               "attempts": attempts, "picked": picked, "ap_hits": ap_hits, "ap_top_k": cfg.ap_top_k,
               "ap_candidates": cfg.ap_candidates, "ap_ranked": len(ranked), "contact_mu": cell.contact_mu}
+    if graspnet is not None:
+        record["graspnet"] = graspnet
     if problems:
         record["invalid"] = "; ".join(dict.fromkeys(problems))
     return record

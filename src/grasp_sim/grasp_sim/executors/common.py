@@ -33,6 +33,16 @@ def planned_opening(cell: SimCell, grasp: GraspPose, max_opening: float) -> tupl
     return min(want, max_opening), want > max_opening
 
 
+def executed_geometry(cell: SimCell, grasp: GraspPose) -> tuple[float, float]:
+    """(fingertip depth past the grasp point along the approach, opening) that the cell's executor carries
+    out for ``grasp``: :func:`fingertip_target` and :func:`planned_opening` with the cell's gripper."""
+    g = cell.gripper
+    max_opening = cell.arm.gripper_max_width if cell.arm is not None else g.max_opening
+    tip = fingertip_target(cell, grasp, g.tip_clearance)
+    depth = float((tip - np.asarray(grasp.position)) @ np.asarray(grasp.approach))
+    return depth, planned_opening(cell, grasp, max_opening)[0]
+
+
 def judge_lift(cell: SimCell, z0: dict[int, float], note: str = "") -> TrialResult:
     """The success rule (``protocol.success``): some object rose more than ``min_rise`` (from heights ``z0``)
     and, with ``both_pads``, touches both pads. ``note`` is appended to a failure's reason."""
