@@ -28,7 +28,7 @@ import numpy as np
 from grasp_perception.config import ConfigError, build_dataclass
 
 from . import trials
-from .trials import format_percent
+from .trials import GRASPNET_NOTE, format_percent, graspnet_cell
 from .settings import load_sim_settings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -208,21 +208,24 @@ def write_report(out: Path, results: dict, info: dict) -> Path:
     if clutter:
         lines += ["## Cluttered scenes of novel objects (PLGP's bin-picking measures)", "",
                   "| objects per scene | gripper | camera | scenes (invalid) | SR (picked / attempts) | PC | AP | "
-                  + " | ".join(f"PLGP {name} SR / PC / AP" for name in PLGP) + " | s / scene |",
-                  "|---|---|---|---|---|---|---|" + "---|" * len(PLGP) + "---|"]
+                  "GraspNet AP / AP0.8 / AP0.4 | " + " | ".join(f"PLGP {name} SR / PC / AP" for name in PLGP)
+                  + " | s / scene |",
+                  "|---|---|---|---|---|---|---|---|" + "---|" * len(PLGP) + "---|"]
         for s in clutter.values():
             k = s["objects_per_scene"]
             plgp = " | ".join(" / ".join(f"{x:.2f}" for x in fig[k]) if k in fig else "-" for fig in PLGP.values())
             sps = seconds_per_scene(s)
             lines.append(f"| {k} | {s['gripper']} | {camera_label(s)} | {s['n_scenes']} ({s['n_invalid']}) | **{format_percent(s['SR'])}** "
-                         f"({s['picked']} / {s['attempts']}) | **{format_percent(s['PC'])}** | **{format_percent(s['AP'])}** | {plgp} | "
+                         f"({s['picked']} / {s['attempts']}) | **{format_percent(s['PC'])}** | **{format_percent(s['AP'])}** | "
+                         f"{graspnet_cell(s)} | {plgp} | "
                          f"{'-' if sps is None else f'{sps:.0f}'} |")
         lines += ["", "Per mu (SR / PC / AP):", ""]
         for s in clutter.values():
             lines.append(f"- {s['objects_per_scene']} objects: " + "; ".join(
                 f"mu {mu}: {format_percent(p['SR'])} / {format_percent(p['PC'])} / {format_percent(p['AP'])}" for mu, p in s["per_friction"].items()))
         lines += ["", "PLGP's figures (%, Tables II and IV, novel objects) are from its own simulated benchmark (its "
-                  "objects, camera and cell), not this one: a reference point, not a like-for-like comparison."]
+                  "objects, camera and cell), not this one: a reference point, not a like-for-like comparison.",
+                  "", GRASPNET_NOTE]
     path = out / "benchmark.md"
     path.write_text("\n".join(lines) + "\n")
     return path

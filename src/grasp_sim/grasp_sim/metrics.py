@@ -14,6 +14,12 @@ Bin picking (PLGP, section V-B and Fig. 8), over the scenes of one contact frict
   :func:`grasp_perception.postprocess.dense_grasps`), not of the peaks left after suppression. A scene
   with fewer candidates counts the missing ones as failures. Pooled over scenes (each has the same 50).
 
+GraspNet-1Billion's analytic AP (section 3.4, :mod:`grasp_sim.graspnet_ap`) on the first image of each
+scene, without executing anything: Precision@k of the top-k grasps (after pose-NMS) whose two contacts are
+force closure at friction mu, averaged over k = 1..50 (APmu) and over mu = 0.2..1.0 (AP; also AP0.8 and
+AP0.4); scenes are averaged with equal weight, as graspnetAPI averages its views. Reported as ``GN_AP``,
+``GN_AP_0.8``, ``GN_AP_0.4`` beside PLGP's executed AP (a different measure with the same name).
+
 "We report all metrics as the average of the results at different mu ranging from 0.2 to 1.0, with
 delta mu = 0.2": :func:`average_over_friction` is the mean over mu of each measure.
 
@@ -26,7 +32,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["clutter_measures", "average_clutter_over_friction", "average_over_friction", "valid"]
+from .graspnet_ap import graspnet_ap
+
+__all__ = ["clutter_measures", "graspnet_measures", "average_clutter_over_friction", "average_over_friction", "valid"]
 
 
 def valid(records: Sequence[dict]) -> list[dict]:
@@ -55,7 +63,25 @@ def clutter_measures(scenes: Sequence[dict]) -> dict:
     return {"n_scenes": len(ok), "n_invalid": len(scenes) - len(ok), "attempts": attempts, "picked": picked,
             "objects": placed, "ap_hits": ap_hits, "ap_grasps": ap_tried,
             "SR": picked / attempts if attempts else None, "PC": picked / placed if placed else None,
-            "AP": ap_hits / ap_tried if ap_tried else None}
+            "AP": ap_hits / ap_tried if ap_tried else None, **graspnet_measures(ok)}
+
+
+GRASPNET_KEYS = ("GN_AP", "GN_AP_0.8", "GN_AP_0.4")
+
+
+def graspnet_measures(scenes: Sequence[dict]) -> dict:
+    """GraspNet's AP, AP0.8 and AP0.4 over the scene records that carry a ``graspnet`` entry (its
+    ``required_mu`` best first, ``frictions``, ``top_k``); all None when none does."""
+    entries = [s["graspnet"] for s in scenes if s.get("graspnet")]
+    if not entries:
+        return dict.fromkeys(GRASPNET_KEYS)
+    setup = {(tuple(e["frictions"]), int(e["top_k"])) for e in entries}
+    if len(setup) != 1:
+        raise ValueError(f"graspnet entries were scored with different frictions / top_k: {sorted(setup)}")
+    (frictions, top_k), = setup
+    ap = graspnet_ap([e["required_mu"] for e in entries], frictions, top_k)
+    at = lambda mu: ap["AP_mu"].get(f"{mu:g}")  # noqa: E731  (None when mu is not in the list)
+    return {"GN_AP": ap["AP"], "GN_AP_0.8": at(0.8), "GN_AP_0.4": at(0.4)}
 
 
 def _mean(values) -> float | None:
@@ -64,8 +90,9 @@ def _mean(values) -> float | None:
 
 
 def average_clutter_over_friction(per_mu: Mapping[str, dict]) -> dict:
-    """PLGP's reported figure: each of SR, PC and AP averaged over the mu of the sweep (counts summed)."""
-    out = {k: _mean(s[k] for s in per_mu.values()) for k in ("SR", "PC", "AP")}
+    """PLGP's reported figure: each of SR, PC and AP averaged over the mu of the sweep (counts summed); the
+    GraspNet AP too (it does not depend on the physics' mu, so this averages its scenes of every run)."""
+    out = {k: _mean(s.get(k) for s in per_mu.values()) for k in ("SR", "PC", "AP", *GRASPNET_KEYS)}
     for k in ("n_scenes", "n_invalid", "attempts", "picked", "objects"):
         out[k] = sum(int(s.get(k, 0)) for s in per_mu.values())
     return out

@@ -127,7 +127,8 @@ def graspnet_scene(cell: SimCell, obs, predictor, gripper: str) -> dict:
         t.append(pose.position)
         scores.append(g.quality)
         lifted.append((g, pose))
-    out = {"candidates": len(cands), "lifted": len(lifted), "after_nms": 0}
+    out = {"frictions": list(cfg.frictions), "top_k": cfg.top_k, "candidates": len(cands), "lifted": len(lifted),
+           "after_nms": 0}
     required, why = np.zeros(0), {"collision": 0, "empty": 0, "no_contact": 0}
     if lifted:
         R, t, scores = np.asarray(R), np.asarray(t), np.asarray(scores, float)

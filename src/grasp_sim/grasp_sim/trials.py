@@ -48,7 +48,7 @@ from tqdm import tqdm
 
 from .cell import SimCell
 from .executors import GRIPPERS, gripper_max_opening
-from .metrics import average_clutter_over_friction, average_over_friction, clutter_measures
+from .metrics import GRASPNET_KEYS, average_clutter_over_friction, average_over_friction, clutter_measures
 from .objects import FROM_SETTINGS, load_objects
 from .protocol import TrialLog, finish, run_protocol
 from .settings import SimSettings, load_sim_settings
@@ -70,12 +70,25 @@ def run_clutter(args, cell: SimCell, predictor, log: TrialLog) -> dict:
                "scenes": scenes}
     print(f"{_mu_label(cell.contact_mu)}: {summary['n_scenes']} scenes of {args.clutter} objects "
           f"({summary['n_invalid']} invalid): SR {format_percent(summary['SR'])} ({summary['picked']}/{summary['attempts']}), "
-          f"PC {format_percent(summary['PC'])}, AP@{cfg.ap_top_k} {format_percent(summary['AP'])}")
+          f"PC {format_percent(summary['PC'])}, AP@{cfg.ap_top_k} {format_percent(summary['AP'])}, "
+          f"GraspNet AP / AP0.8 / AP0.4 {graspnet_cell(summary)}")
     return summary
 
 
 def format_percent(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f} %"
+
+
+def graspnet_cell(summary: dict) -> str:
+    """GraspNet AP / AP0.8 / AP0.4 in % (the paper's scale), or "-" where the runs did not compute it."""
+    values = [summary.get(k) for k in GRASPNET_KEYS]
+    return "-" if all(v is None for v in values) else " / ".join("-" if v is None else f"{100 * v:.2f}" for v in values)
+
+
+GRASPNET_NOTE = ("GraspNet AP: GraspNet-1Billion's analytic AP (sec. 3.4) of the first image of each scene, scored "
+                 "on the object shapes without executing (grasp_sim/graspnet_ap.py says where it departs from the "
+                 "paper). For scale only: the paper reports GG-CNN 15.48 and its own network 27.56 on real RealSense "
+                 "scenes of seen objects.")
 
 
 def run_settings(args, names: list[str], model_name: str, settings: SimSettings, mu: float | None) -> dict:
@@ -150,12 +163,14 @@ def write_markdown(path: Path, summary: dict) -> Path:
     """results.md: one row per contact mu and the average, then the objects that do not fit."""
     lines = [f"# {summary['model_name']} on {summary['objects']} ({summary['gripper']}, {summary['sim_config']})", ""]
     if summary.get("mode") == "clutter":
-        lines += ["| contact mu | scenes (invalid) | SR (picked / attempts) | PC | AP |", "|---|---|---|---|---|"]
+        lines += ["| contact mu | scenes (invalid) | SR (picked / attempts) | PC | AP | GraspNet AP / AP0.8 / AP0.4 |",
+                  "|---|---|---|---|---|---|"]
         for k, s in summary["per_friction"].items():
             lines.append(f"| {k} | {s['n_scenes']} ({s['n_invalid']}) | {format_percent(s['SR'])} ({s['picked']} / "
-                         f"{s['attempts']}) | {format_percent(s['PC'])} | {format_percent(s['AP'])} |")
+                         f"{s['attempts']}) | {format_percent(s['PC'])} | {format_percent(s['AP'])} | {graspnet_cell(s)} |")
         lines.append(f"| **average** | {summary['n_scenes']} ({summary['n_invalid']}) | **{format_percent(summary['SR'])}** | "
-                     f"**{format_percent(summary['PC'])}** | **{format_percent(summary['AP'])}** |")
+                     f"**{format_percent(summary['PC'])}** | **{format_percent(summary['AP'])}** | {graspnet_cell(summary)} |")
+        lines += ["", GRASPNET_NOTE]
     else:
         lines += ["| contact mu | trials (invalid) | successes | success rate |", "|---|---|---|---|"]
         for k, s in summary["per_friction"].items():

@@ -48,6 +48,13 @@ def test_a_perfect_detector_clears_the_scene_and_ap_counts_its_two_real_grasps_o
     m = clutter_measures([r])
     assert (m["SR"], m["PC"], m["AP"]) == (1.0, 1.0, pytest.approx(2 / 6))
     assert cell.active == []
+    # GraspNet's analytic AP of the same first image: 1000 candidates (two box grasps, then copies of one miss)
+    # that pose-NMS reduces to three; the miss encloses nothing. (Whether a box grasp holds depends on how the
+    # box landed: the oracle's width is its visible top, so a tilted box can meet the open fingers;
+    # test_graspnet_ap checks the scoring on placed objects.)
+    gn = r["graspnet"]
+    assert (gn["candidates"], gn["after_nms"], gn["empty"], len(gn["required_mu"])) == (1000, 3, 1, 3)
+    assert gn["required_mu"][-1] == -1.0 and 0 < m["GN_AP"] <= np.mean([1, 1] + [2 / k for k in range(3, 51)])
 
 
 def test_a_detector_that_always_misses_stops_after_max_failures_in_a_row(cell, top_face_oracle):
@@ -57,7 +64,7 @@ def test_a_detector_that_always_misses_stops_after_max_failures_in_a_row(cell, t
     assert (r["attempts"], r["picked"], r["ap_hits"]) == (cell.settings.protocol.clutter.max_failures, 0, 0)
     assert sorted(cell.active) == [0, 1, 2]
     m = clutter_measures([r])
-    assert (m["SR"], m["PC"], m["AP"]) == (0.0, 0.0, 0.0)
+    assert (m["SR"], m["PC"], m["AP"], m["GN_AP"]) == (0.0, 0.0, 0.0, 0.0)
 
 
 def test_remove_object_takes_it_out_of_view_and_the_rest_settle(cell):
