@@ -1,0 +1,146 @@
+"""PointNet++ (Qi et al. 2017) in plain PyTorch: farthest-point sampling, ball query, set abstraction and
+feature propagation, without the custom CUDA ops of the reference code (none can be built here).
+
+Shapes: points ``xyz`` are ``(B, N, 3)``, features ``(B, C, N)``; index tensors are ``int64``.
+
+Ball query keeps the reference op's rule (the first ``k`` points of the ball in index order), so clouds
+should come in random order, as a random sample of a depth image does. Work is done in chunks of centres so
+the distance matrix of a 20k-point cloud fits in memory.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["farthest_point_sample", "ball_query", "gather_points", "group", "SetAbstraction",
+           "FeaturePropagation", "three_nn_interpolate"]
+
+CHUNK = 512  # centres per distance-matrix chunk
+
+
+def farthest_point_sample(xyz: Tensor, m: int) -> Tensor:
+    """``(B, m)`` indices of ``m`` points of ``xyz`` (B, N, 3) chosen by farthest-point sampling, starting at
+    point 0 (as the reference op does): each next point is the one farthest from those already chosen."""
+    B, N, _ = xyz.shape
+    if not 1 <= m <= N:
+        raise ValueError(f"farthest_point_sample: m must be in 1..{N} (the number of points), got {m}")
+    idx = torch.zeros(B, m, dtype=torch.long, device=xyz.device)
+    nearest = torch.full((B, N), float("inf"), dtype=xyz.dtype, device=xyz.device)
+    farthest = torch.zeros(B, dtype=torch.long, device=xyz.device)
+    rows = torch.arange(B, device=xyz.device)
+    norms = (xyz * xyz).sum(-1)  # |x - c|^2 = |x|^2 - 2 x.c + |c|^2: one matrix-vector product a step
+    for i in range(m):
+        idx[:, i] = farthest
+        c = xyz[rows, farthest]
+        d = torch.baddbmm(norms[:, :, None], xyz, c[:, :, None], alpha=-2.0)[..., 0] + norms[rows, farthest][:, None]
+        torch.minimum(nearest, d, out=nearest)
+        farthest = nearest.argmax(-1)
+    return idx
+
+
+def ball_query(xyz: Tensor, centres: Tensor, radius: float, k: int) -> Tensor:
+    """``(B, M, k)`` indices into ``xyz`` (B, N, 3): for each of ``centres`` (B, M, 3), the first ``k`` points
+    (in index order) within ``radius``, padded with the first of them, as the reference CUDA op does. With
+    the cloud in random order (a random sample of a depth image) that is a uniform sample of the ball. A
+    centre with no point in its ball gets its nearest point."""
+    B, N, _ = xyz.shape
+    if N >= 2 ** 24:
+        raise ValueError(f"ball_query: at most 2**24 points (float32 index keys), got {N}")
+    k_eff = min(k, N)
+    order = torch.arange(N, device=xyz.device, dtype=torch.float32)
+    out = []
+    for start in range(0, centres.shape[1], CHUNK):
+        c = centres[:, start:start + CHUNK]
+        # in place on one buffer: squared distance -> 1 outside the ball / 0 inside -> index + N * outside
+        key = torch.cdist(c, xyz).square_().gt_(radius * radius).mul_(N).add_(order)
+        first = torch.topk(key, k_eff, dim=-1, largest=False).values.long()  # inside first, by index
+        found = first < N
+        first = torch.where(found, first, first[..., :1])
+        empty = ~found[..., 0]
+        if empty.any():  # no point in the ball: the nearest one
+            nearest = torch.cdist(c, xyz).argmin(dim=-1)
+            first = torch.where(empty[..., None], nearest[..., None], first)
+        out.append(first)
+    idx = torch.cat(out, dim=1)
+    if k_eff < k:
+        idx = torch.cat([idx, idx[..., :1].expand(-1, -1, k - k_eff)], dim=-1)
+    return idx
+
+
+def gather_points(xyz: Tensor, idx: Tensor) -> Tensor:
+    """``xyz`` (B, N, 3) at ``idx`` (B, ...) -> (B, ..., 3)."""
+    B = xyz.shape[0]
+    return xyz[torch.arange(B, device=xyz.device).view(B, *([1] * (idx.dim() - 1))), idx]
+
+
+def group(features: Tensor, idx: Tensor) -> Tensor:
+    """``features`` (B, C, N) at ``idx`` (B, M, k) -> (B, C, M, k)."""
+    B, C, _ = features.shape
+    M, k = idx.shape[1:]
+    flat = idx.reshape(B, 1, M * k).expand(-1, C, -1)
+    return torch.gather(features, 2, flat).view(B, C, M, k)
+
+
+def mlp2d(channels: Sequence[int]) -> nn.Sequential:
+    """Shared MLP on (B, C, M, k): 1x1 convolutions with batch norm and ReLU."""
+    layers = []
+    for cin, cout in zip(channels[:-1], channels[1:]):
+        layers += [nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+def mlp1d(channels: Sequence[int]) -> nn.Sequential:
+    layers = []
+    for cin, cout in zip(channels[:-1], channels[1:]):
+        layers += [nn.Conv1d(cin, cout, 1, bias=False), nn.BatchNorm1d(cout), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class SetAbstraction(nn.Module):
+    """Sample ``npoint`` centres (FPS), group ``nsample`` neighbours within ``radius``, run a shared MLP on
+    (relative xyz / radius, features) and max-pool each group. ``mlp`` lists the output widths; the input
+    width is ``in_channels + 3``."""
+
+    def __init__(self, npoint: int, radius: float, nsample: int, in_channels: int, mlp: Sequence[int]):
+        super().__init__()
+        self.npoint, self.radius, self.nsample = npoint, float(radius), nsample
+        self.mlp = mlp2d([in_channels + 3, *mlp])
+        self.out_channels = mlp[-1]
+
+    def forward(self, xyz: Tensor, features: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """(centres (B, npoint, 3), features (B, C', npoint), indices of the centres in ``xyz``)."""
+        with torch.no_grad():
+            centre_idx = farthest_point_sample(xyz, self.npoint)
+            centres = gather_points(xyz, centre_idx)
+            idx = ball_query(xyz, centres, self.radius, self.nsample)
+        rel = (gather_points(xyz, idx) - centres[:, :, None, :]) / self.radius   # (B, M, k, 3)
+        grouped = rel.permute(0, 3, 1, 2)
+        if features is not None:
+            grouped = torch.cat([grouped, group(features, idx)], dim=1)
+        return centres, self.mlp(grouped).amax(dim=-1), centre_idx
+
+
+def three_nn_interpolate(xyz: Tensor, known: Tensor, known_features: Tensor) -> Tensor:
+    """Features of ``known`` (B, S, 3) carried to ``xyz`` (B, N, 3) by inverse-distance weights of the three
+    nearest known points: (B, C, N)."""
+    d2 = torch.cdist(xyz, known).square_()
+    near, idx = torch.topk(d2, min(3, known.shape[1]), dim=-1, largest=False)
+    w = 1.0 / (near + 1e-8)
+    w = w / w.sum(-1, keepdim=True)
+    return (group(known_features, idx) * w[:, None]).sum(-1)
+
+
+class FeaturePropagation(nn.Module):
+    """Up-sample coarse features to finer points (:func:`three_nn_interpolate`), concatenate the finer
+    points' own features, shared MLP."""
+
+    def __init__(self, in_channels: int, mlp: Sequence[int]):
+        super().__init__()
+        self.mlp = mlp1d([in_channels, *mlp])
+        self.out_channels = mlp[-1]
+
+    def forward(self, xyz: Tensor, known: Tensor, features: Tensor | None, known_features: Tensor) -> Tensor:
+        up = three_nn_interpolate(xyz, known, known_features)
+        return self.mlp(up if features is None else torch.cat([up, features], dim=1))

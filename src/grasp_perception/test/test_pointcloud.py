@@ -1,0 +1,168 @@
+"""PointNet++ operations against brute-force references, and GraspNet-1Billion's 6-DoF network: frames, sizes,
+the loss against a hand computation, decoding of hand-made outputs, a tiny overfit run."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from grasp_perception.pointcloud.graspnet6dof import (MAX_TOLERANCE, MAX_WIDTH, GraspNet6DoF, GraspNetOutputs,
+                                                      GraspNetTargets, approach_frames, approach_views, decode,
+                                                      graspnet_loss)
+from grasp_perception.pointcloud.pointnet2 import ball_query, farthest_point_sample
+
+
+def brute_fps(xyz: np.ndarray, m: int) -> list[int]:
+    chosen = [0]
+    for _ in range(m - 1):
+        d = np.min(((xyz[:, None, :] - xyz[None, chosen, :]) ** 2).sum(-1), axis=1)
+        chosen.append(int(np.argmax(d)))
+    return chosen
+
+
+def brute_ball(xyz: np.ndarray, centre: np.ndarray, radius: float, k: int) -> list[int]:
+    inside = [i for i in range(len(xyz)) if np.sum((xyz[i] - centre) ** 2) < radius ** 2]
+    if not inside:
+        return [int(np.argmin(((xyz - centre) ** 2).sum(-1)))] * k
+    return (inside + [inside[0]] * k)[:k]
+
+
+def test_farthest_point_sampling_matches_a_brute_force_reference():
+    rng = np.random.default_rng(0)
+    xyz = rng.random((2, 300, 3))
+    got = farthest_point_sample(torch.tensor(xyz, dtype=torch.float64), 25)
+    for b in range(2):
+        assert got[b].tolist() == brute_fps(xyz[b], 25)
+
+
+def test_ball_query_takes_the_first_points_of_the_ball_in_index_order_and_pads_with_the_first():
+    rng = np.random.default_rng(1)
+    xyz = rng.random((2, 400, 3))
+    centres = np.concatenate([xyz[:, :30], rng.random((2, 2, 3)) + 5.0], axis=1)  # two far away: no ball
+    got = ball_query(torch.tensor(xyz), torch.tensor(centres), 0.15, 16)
+    for b in range(2):
+        for m in range(centres.shape[1]):
+            assert got[b, m].tolist() == brute_ball(xyz[b], centres[b, m], 0.15, 16), (b, m)
+
+
+def test_approach_frames_are_rotations_about_the_approach():
+    a = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.3, -0.5, 0.8]])
+    a = a / a.norm(dim=-1, keepdim=True)
+    for angle in (0.0, 0.7):
+        R = approach_frames(a, angle)
+        assert torch.allclose(R.transpose(-1, -2) @ R, torch.eye(3).expand(3, 3, 3), atol=1e-6)
+        assert torch.allclose(torch.linalg.det(R), torch.ones(3), atol=1e-6)
+        assert torch.allclose(R[..., 2], a, atol=1e-6)  # also for the approach along x (degenerate O_ij)
+    turned = approach_frames(a, 0.7)[..., 0]
+    base = approach_frames(a, 0.0)
+    assert torch.allclose((turned * base[..., 0]).sum(-1), torch.full((3,), math.cos(0.7)), atol=1e-6)
+    assert torch.allclose((turned * base[..., 1]).sum(-1), torch.full((3,), math.sin(0.7)), atol=1e-6)
+
+
+def test_the_300_views_are_unit_and_spread_over_the_sphere():
+    v = approach_views(300)
+    assert v.shape == (300, 3) and torch.allclose(v.norm(dim=-1), torch.ones(300), atol=1e-6)
+    cos = v @ v.T - 2 * torch.eye(300)
+    nearest = torch.rad2deg(torch.arccos(cos.max(dim=1).values.clamp(-1, 1)))
+    assert nearest.min() > 8 and nearest.max() < 16  # a 300-view lattice: about 12 deg between neighbours
+    assert abs(float(v.mean(0).norm())) < 0.01
+
+
+def test_the_paper_network_has_its_layer_sizes_and_output_shapes():
+    net = GraspNet6DoF().eval()
+    n_params = sum(p.numel() for p in net.parameters())
+    print(f"GraspNet6DoF: {n_params:,} parameters")
+    assert n_params == 1_015_806
+    cloud = torch.rand(1, 2500, 3) * 0.3 + torch.tensor([0.0, 0.0, 0.5])
+    with torch.no_grad():
+        out = net(cloud)
+        few = net(cloud, operation_seeds=100)
+    assert out.seeds.shape == (1, 1024, 3) and out.objectness.shape == (1, 2, 1024)
+    assert out.view_scores.shape == (1, 300, 1024) and out.views.shape == (1, 1024)
+    for x in (out.angle_logits, out.scores, out.widths, out.tolerances):
+        assert x.shape == (1, 12, 1024, 4)
+    assert few.scores.shape == (1, 12, 100, 4) and few.seeds.shape == (1, 100, 3)
+    with pytest.raises(ValueError, match="fewer than the first set abstraction"):
+        net(cloud[:, :2000])
+
+
+def one_seed_case():
+    """Two seeds (the second ignored), one view, one rotation bin, one depth."""
+    out = GraspNetOutputs(seeds=torch.zeros(1, 2, 3), objectness=torch.tensor([[[0.0, 0.0], [0.0, 5.0]]]),
+                          view_scores=torch.tensor([[[0.3, 9.0]]]), views=torch.zeros(1, 2, dtype=torch.long),
+                          angle_logits=torch.zeros(1, 1, 2, 1), scores=torch.full((1, 1, 2, 1), 0.5),
+                          widths=torch.full((1, 1, 2, 1), 0.03), tolerances=torch.full((1, 1, 2, 1), 0.01))
+    tgt = GraspNetTargets(objectness=torch.tensor([[1, -1]]), view_scores=torch.tensor([[[0.8, 0.0]]]),
+                          view_mask=torch.tensor([[[True, False]]]), views=torch.zeros(1, 2, dtype=torch.long),
+                          valid=torch.ones(1, 1, 2, 1, dtype=torch.bool), scores=torch.full((1, 1, 2, 1), 0.5),
+                          widths=torch.full((1, 1, 2, 1), 0.05), tolerances=torch.full((1, 1, 2, 1), 0.02))
+    return out, tgt
+
+
+def test_the_loss_matches_a_hand_computation():
+    losses = graspnet_loss(*one_seed_case())
+    ln2 = math.log(2)
+    hand = {"objectness": ln2,                     # softmax of (0, 0) against class 1; seed 2 ignored
+            "view": 0.5 * 0.5 ** 2,                # smooth L1 of 0.3 vs 0.8
+            "rotation": ln2,                       # sigmoid cross-entropy of logit 0 against 1
+            "score": 0.0,
+            "width": 0.5 * ((0.05 - 0.03) / MAX_WIDTH) ** 2,
+            "tolerance": 0.5 * ((0.02 - 0.01) / MAX_TOLERANCE) ** 2}
+    for k, v in hand.items():
+        assert float(losses[k]) == pytest.approx(v, rel=1e-5), k
+    total = (hand["objectness"] + 0.5 * hand["view"]) + 0.5 * (hand["rotation"] + 1.0 * hand["score"]
+                                                              + 0.2 * hand["width"]) + 0.1 * hand["tolerance"]
+    assert float(losses["total"]) == pytest.approx(total, rel=1e-5)
+
+
+def test_decoding_picks_the_best_bin_then_depth_and_ranks_by_score_bin_then_tolerance():
+    net = GraspNet6DoF(n_views=300)
+    A, M, K = 12, 3, 4
+    angle_logits = torch.full((1, A, M, K), -5.0)
+    angle_logits[0, 3, :, 1] = 5.0                                  # every seed: bin 3 (45 deg)
+    scores = torch.full((1, A, M, K), 0.1)
+    scores[0, 3, 0, 2], scores[0, 3, 1, 0], scores[0, 3, 2, 3] = 0.82, 0.85, 0.95
+    widths = torch.full((1, A, M, K), 0.04)
+    widths[0, 3, 0, 2] = 0.061
+    tol = torch.zeros(1, A, M, K)
+    tol[0, 3, 0, 2], tol[0, 3, 1, 0] = 0.03, 0.01                   # seeds 0 and 1 share score bin 8
+    out = GraspNetOutputs(seeds=torch.tensor([[[0.0, 0, 0.5], [0.1, 0, 0.5], [0.2, 0, 0.5]]]),
+                          objectness=torch.tensor([[[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]]),
+                          view_scores=torch.zeros(1, 300, M), views=torch.tensor([[0, 0, 0]]),
+                          angle_logits=angle_logits, scores=scores, widths=widths, tolerances=tol)
+    g = decode(out, net)
+    assert g.t[:, 0].tolist() == pytest.approx([0.2, 0.0, 0.1])     # bin 9 first, then tolerance 0.03 > 0.01
+    assert g.depth.tolist() == pytest.approx([0.04, 0.03, 0.01])
+    assert float(g.width[1]) == pytest.approx(0.061)
+    expected = approach_frames(net.view_dirs[0], math.pi / 4)
+    assert torch.allclose(g.R[0], expected, atol=1e-6)
+    out.objectness[0, 0, 2] = 5.0                                   # seed 2 not graspable any more
+    assert decode(out, net).t[:, 0].tolist() == pytest.approx([0.0, 0.1])
+
+
+def test_a_tiny_network_overfits_one_scene():
+    torch.manual_seed(0)
+    net = GraspNet6DoF(n_views=30, sample_sizes=(64, 32, 16, 8))
+    cloud = torch.rand(1, 200, 3) * 0.2 + torch.tensor([0.0, 0.0, 0.5])
+    M, V, A, K = 32, 30, 12, 4
+    g = torch.Generator().manual_seed(1)
+    tgt = GraspNetTargets(objectness=(torch.rand(1, M, generator=g) > 0.5).long(),
+                          view_scores=torch.rand(1, V, M, generator=g), view_mask=torch.ones(1, V, M, dtype=torch.bool),
+                          views=torch.randint(0, V, (1, M), generator=g),
+                          valid=torch.rand(1, A, M, K, generator=g) > 0.7, scores=torch.rand(1, A, M, K, generator=g),
+                          widths=torch.rand(1, A, M, K, generator=g) * 0.08,
+                          tolerances=torch.rand(1, A, M, K, generator=g) * 0.04)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    history = []
+    for _ in range(40):
+        loss = graspnet_loss(net(cloud, views=tgt.views), tgt)["total"]
+        history.append(float(loss.detach()))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():  # still in training mode: batch statistics of this one scene, as it was fitted
+        out = net(cloud, views=tgt.views)
+        final = float(graspnet_loss(out, tgt)["total"])
+    assert final < 0.5 * history[0], history
+    graspable = out.objectness.argmax(1) == 1
+    assert (graspable == (tgt.objectness == 1)).float().mean() > 0.9
