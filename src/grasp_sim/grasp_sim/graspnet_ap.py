@@ -67,24 +67,23 @@ def gripper_checks(points: np.ndarray, R: np.ndarray, t: np.ndarray, width: np.n
     return np.any(left | right | palm, axis=1), inner.sum(axis=1) < gripper.empty_points
 
 
-def required_friction(p1: np.ndarray, n1: np.ndarray, p2: np.ndarray, n2: np.ndarray) -> float:
+def required_friction(p1, n1, p2, n2):
     """The smallest friction coefficient at which contacts ``p1``, ``p2`` with *outward* surface normals
-    ``n1``, ``n2`` are force closure (two soft-finger-free point contacts, Dex-Net's test): the line
-    between them must lie inside both friction cones, so mu >= tan of the larger angle between a contact's
-    inward normal and the line to the other contact. ``inf`` when a contact faces away from the other, or
-    the two coincide."""
-    line = np.asarray(p2, float) - np.asarray(p1, float)
-    length = np.linalg.norm(line)
-    if length < 1e-9:
-        return float("inf")
-    line /= length
-    worst = 0.0
-    for inward, towards in ((-np.asarray(n1, float), line), (-np.asarray(n2, float), -line)):
-        cos = float(inward @ towards) / max(np.linalg.norm(inward), 1e-12)
-        if cos <= 0.0:
-            return float("inf")
-        worst = max(worst, float(np.arccos(min(cos, 1.0))))
-    return float(np.tan(worst))
+    ``n1``, ``n2`` are force closure (Dex-Net's two-contact test): the line between them must lie inside both
+    friction cones, so mu >= tan of the larger angle between a contact's inward normal and the line to the
+    other contact. ``inf`` when a contact faces away from the other, or the two coincide. Arrays ``(..., 3)``
+    give an array ``(...)``; single contacts a float."""
+    p1, n1, p2, n2 = (np.asarray(a, float) for a in (p1, n1, p2, n2))
+    line = p2 - p1
+    length = np.linalg.norm(line, axis=-1)
+    unit = line / np.maximum(length, 1e-12)[..., None]
+    cos1 = np.sum(-n1 * unit, axis=-1) / np.maximum(np.linalg.norm(n1, axis=-1), 1e-12)
+    cos2 = np.sum(n2 * unit, axis=-1) / np.maximum(np.linalg.norm(n2, axis=-1), 1e-12)
+    worst = np.minimum(cos1, cos2)  # the larger angle
+    with np.errstate(divide="ignore"):
+        mu = np.tan(np.arccos(np.clip(worst, -1.0, 1.0)))
+    mu = np.where((worst <= 0.0) | (length < 1e-9), np.inf, mu)
+    return float(mu) if mu.ndim == 0 else mu
 
 
 def _rotation_angle(Ra: np.ndarray, Rb: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from .cell import SimCell
 from .graspnet_ap import INVALID, GripperBox, gripper_checks, pose_nms, required_friction, top_per_object
 from .settings import GraspNetAPSettings
 
-__all__ = ["ScenePoints", "scene_points", "shape_geoms", "closing_contact", "select_grasps", "score_grasps"]
+__all__ = ["ScenePoints", "scene_points", "shape_geoms", "object_mesh", "closing_contact", "select_grasps", "score_grasps"]
 
 RAY_GROUP = 5  # geom group an object's shape is moved to while rays look for it alone
 STATIC_BODY = 0
@@ -67,6 +67,20 @@ def shape_geoms(cell: SimCell, i: int) -> list[int]:
     return visual or [g for g in mine if m.geom_contype[g] != 0]
 
 
+def object_mesh(cell: SimCell, i: int) -> trimesh.Trimesh:
+    """Object ``i``'s true shape (:func:`shape_geoms`) as one mesh in its body frame."""
+    m = cell.model
+    parts = []
+    for g in shape_geoms(cell, i):
+        mesh = _geom_mesh(m, g)
+        R = np.zeros(9)
+        mujoco.mju_quat2Mat(R, m.geom_quat[g])
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = R.reshape(3, 3), m.geom_pos[g]
+        parts.append(mesh.apply_transform(T))
+    return trimesh.util.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
 def scene_points(cell: SimCell, object_voxel_m: float, table_voxel_m: float, table_margin_m: float = 0.05,
                  seed: int = 0) -> ScenePoints:
     """Points of the active objects (surface, one per ``object_voxel_m`` voxel) and of the static boxes
@@ -75,13 +89,13 @@ def scene_points(cell: SimCell, object_voxel_m: float, table_voxel_m: float, tab
     rng = np.random.default_rng(seed)
     pts, owner = [], []
     for i in cell.active:
-        for g in shape_geoms(cell, i):
-            mesh = _geom_mesh(m, g)
-            count = max(64, int(4 * mesh.area / object_voxel_m ** 2))
-            local, _ = trimesh.sample.sample_surface(mesh, count, seed=rng)
-            world = _voxel_thin(local @ d.geom_xmat[g].reshape(3, 3).T + d.geom_xpos[g], object_voxel_m)
-            pts.append(world)
-            owner.append(np.full(len(world), i))
+        mesh = object_mesh(cell, i)
+        count = max(64, int(4 * mesh.area / object_voxel_m ** 2))
+        local, _ = trimesh.sample.sample_surface(mesh, count, seed=rng)
+        body = cell._obj_body[i]
+        world = _voxel_thin(local @ d.xmat[body].reshape(3, 3).T + d.xpos[body], object_voxel_m)
+        pts.append(world)
+        owner.append(np.full(len(world), i))
     reach = cell.tray_half_size + table_margin_m
     for g in range(m.ngeom):
         if m.geom_bodyid[g] != STATIC_BODY or int(m.geom_type[g]) != int(mujoco.mjtGeom.mjGEOM_BOX):
