@@ -166,3 +166,57 @@ def test_a_tiny_network_overfits_one_scene():
     assert final < 0.5 * history[0], history
     graspable = out.objectness.argmax(1) == 1
     assert (graspable == (tgt.objectness == 1)).float().mean() > 0.9
+
+
+# ----------------------------------------------------------------------------- targets from object labels
+from grasp_perception.pointcloud.targets import ObjectLabels, scene_targets, to_tensors, view_map  # noqa: E402
+
+
+def rot_z(deg: float) -> np.ndarray:
+    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def test_view_map_is_the_identity_for_an_unturned_object_and_shifts_bins_for_a_turned_one():
+    nearest, angle, shift = view_map(np.eye(3), 300, 12)
+    assert nearest.tolist() == list(range(300)) and np.allclose(angle, 0, atol=0.1) and not shift.any()
+    pole = int(np.argmax(approach_views().numpy()[:, 2]))          # the view nearest the camera's z axis
+    nearest, angle, shift = view_map(rot_z(-30.0), 300, 12)         # object turned 30 deg about z
+    assert nearest[pole] == pole and angle[pole] < 3.0
+    assert shift[pole] == 10                                        # -30 deg = -2 bins of 15 deg
+
+
+def labelled_object(cam_T_obj, every_view=False):
+    V, A, D = 300, 12, 4
+    scores = np.zeros((2, V, A, D), np.float32)
+    view = int(np.argmax(approach_views().numpy()[:, 2]))
+    scores[0, slice(None) if every_view else view, 3, 1] = 0.8     # point 0: bin 3, depth 2 cm
+    widths = np.where(scores > 0, 0.05, 0.0).astype(np.float32)
+    return ObjectLabels(points=np.array([[0.0, 0.0, 0.0], [0.03, 0.0, 0.0]]), scores=scores, widths=widths,
+                        tolerances=np.where(scores > 0, 0.01, 0.0).astype(np.float32), cam_T_obj=cam_T_obj,
+                        segment=4), view
+
+
+def test_scene_targets_match_seeds_to_label_points_and_carry_their_grasps():
+    T = np.eye(4)
+    T[:3, 3] = [0.1, 0.0, 0.5]
+    obj, view = labelled_object(T)
+    seeds = np.array([[0.1, 0.0, 0.5],       # on label point 0
+                      [0.13, 0.002, 0.5],    # 2 mm from label point 1 (which has no grasp)
+                      [0.2, 0.0, 0.5],       # on the object but 7 cm from any label point
+                      [0.0, 0.0, 0.6]])      # the table
+    t = scene_targets(seeds, np.array([4, 4, 4, -1]), [obj], 300)
+    assert t["objectness"].tolist() == [1, 0, -1, 0]
+    assert t["views"][0] == view and t["view_scores"][view, 0] == pytest.approx(0.8)
+    assert t["view_mask"][:, 0].all()                                # unturned: every view matches exactly
+    assert t["valid"][:, 0].sum() == 1 and t["valid"][3, 0, 1]
+    assert t["widths"][3, 0, 1] == pytest.approx(0.05) and t["tolerances"][3, 0, 1] == pytest.approx(0.01)
+    # turned a quarter about z: template views meet label views only to within the lattice's spacing, so
+    # the grasp is labelled along every view here (as real labels are, along their neighbours)
+    T[:3, :3] = rot_z(90.0)
+    turned, _ = labelled_object(T, every_view=True)
+    t = scene_targets(seeds[:1], np.array([4]), [turned], 300)
+    assert t["objectness"].tolist() == [1]
+    assert np.flatnonzero(t["valid"][:, 0, 1]).tolist() == [(3 - 6) % 12]  # 90 deg = 6 bins
+    batch = to_tensors([t, t])
+    assert batch.valid.shape == (2, 12, 1, 4) and batch.view_scores.shape == (2, 300, 1)
