@@ -78,6 +78,7 @@ def test_the_paper_network_has_its_layer_sizes_and_output_shapes():
         out = net(cloud)
         few = net(cloud, operation_seeds=100)
     assert out.seeds.shape == (1, 1024, 3) and out.objectness.shape == (1, 2, 1024)
+    assert torch.equal(cloud[0, out.seed_index[0]], out.seeds[0])   # seeds are cloud points, and say which
     assert out.view_scores.shape == (1, 300, 1024) and out.views.shape == (1, 1024)
     for x in (out.angle_logits, out.scores, out.widths, out.tolerances):
         assert x.shape == (1, 12, 1024, 4)
@@ -88,7 +89,7 @@ def test_the_paper_network_has_its_layer_sizes_and_output_shapes():
 
 def one_seed_case():
     """Two seeds (the second ignored), one view, one rotation bin, one depth."""
-    out = GraspNetOutputs(seeds=torch.zeros(1, 2, 3), objectness=torch.tensor([[[0.0, 0.0], [0.0, 5.0]]]),
+    out = GraspNetOutputs(seeds=torch.zeros(1, 2, 3), seed_index=torch.arange(2)[None], objectness=torch.tensor([[[0.0, 0.0], [0.0, 5.0]]]),
                           view_scores=torch.tensor([[[0.3, 9.0]]]), views=torch.zeros(1, 2, dtype=torch.long),
                           angle_logits=torch.zeros(1, 1, 2, 1), scores=torch.full((1, 1, 2, 1), 0.5),
                           widths=torch.full((1, 1, 2, 1), 0.03), tolerances=torch.full((1, 1, 2, 1), 0.01))
@@ -126,7 +127,7 @@ def test_decoding_picks_the_best_bin_then_depth_and_ranks_by_score_bin_then_tole
     widths[0, 3, 0, 2] = 0.061
     tol = torch.zeros(1, A, M, K)
     tol[0, 3, 0, 2], tol[0, 3, 1, 0] = 0.03, 0.01                   # seeds 0 and 1 share score bin 8
-    out = GraspNetOutputs(seeds=torch.tensor([[[0.0, 0, 0.5], [0.1, 0, 0.5], [0.2, 0, 0.5]]]),
+    out = GraspNetOutputs(seeds=torch.tensor([[[0.0, 0, 0.5], [0.1, 0, 0.5], [0.2, 0, 0.5]]]), seed_index=torch.arange(3)[None],
                           objectness=torch.tensor([[[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]]),
                           view_scores=torch.zeros(1, 300, M), views=torch.tensor([[0, 0, 0]]),
                           angle_logits=angle_logits, scores=scores, widths=widths, tolerances=tol)

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from .pointnet2 import FeaturePropagation, SetAbstraction, ball_query, gather_points, mlp1d, mlp2d
 
-__all__ = ["GraspNet6DoF", "GraspNetOutputs", "GraspNetTargets", "Grasps6D", "graspnet_loss", "decode",
+__all__ = ["GraspNet6DoF", "Proposal", "GraspNetOutputs", "GraspNetTargets", "Grasps6D", "graspnet_loss", "decode",
            "approach_views", "approach_frames", "DEPTHS", "N_ANGLES", "N_VIEWS"]
 
 N_VIEWS = 300
@@ -72,8 +72,17 @@ def approach_frames(approach: Tensor, angle: Tensor | float = 0.0) -> Tensor:
 
 
 @dataclass
+class Proposal:
+    seeds: Tensor          # (B, M, 3) seed points (camera frame)
+    seed_index: Tensor     # (B, M) their indices in the input cloud
+    objectness: Tensor     # (B, 2, M) graspable logits
+    view_scores: Tensor    # (B, V, M)
+
+
+@dataclass
 class GraspNetOutputs:
     seeds: Tensor          # (B, M, 3) seed points (camera frame)
+    seed_index: Tensor     # (B, M) their indices in the input cloud
     objectness: Tensor     # (B, 2, M) graspable logits
     view_scores: Tensor    # (B, V, M)
     views: Tensor          # (B, M) the approach used for each seed's operation outputs
@@ -122,15 +131,16 @@ class GraspNet6DoF(nn.Module):
         self.operation = nn.Sequential(mlp1d((256, 128, 128)), nn.Conv1d(128, 3 * n_angles, 1))
         self.tolerance = nn.Sequential(mlp1d((256, 128, 64)), nn.Conv1d(64, n_angles, 1))
 
-    def backbone(self, points: Tensor) -> tuple[Tensor, Tensor]:
-        """(seed points (B, M, 3), seed features (B, 256, M))."""
-        xyz, feats, levels = points, None, []
+    def backbone(self, points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(seed points (B, M, 3), their indices in ``points`` (B, M), seed features (B, 256, M))."""
+        xyz, feats, levels, index = points, None, [], None
         for sa in self.sa:
-            xyz, feats, _ = sa(xyz, feats)
-            levels.append((xyz, feats))
-        (x2, f2), (x3, f3), (x4, f4) = levels[1], levels[2], levels[3]
+            xyz, feats, idx = sa(xyz, feats)
+            index = idx if index is None else torch.gather(index, 1, idx)  # indices into the input cloud
+            levels.append((xyz, feats, index))
+        (x2, f2, i2), (x3, f3, _), (x4, f4, _) = levels[1], levels[2], levels[3]
         f3 = self.fp1(x3, x4, f3, f4)
-        return x2, self.fp2(x2, x3, f2, f3)
+        return x2, i2, self.fp2(x2, x3, f2, f3)
 
     def cylinder_features(self, points: Tensor, seeds: Tensor, frames: Tensor) -> Tensor:
         """(B, 256, M, K): the points in each seed's cylinder, per approach depth, in its approach frame."""
@@ -159,20 +169,30 @@ class GraspNet6DoF(nn.Module):
     def forward(self, points: Tensor, views: Tensor | None = None, operation_seeds: int | None = None
                 ) -> GraspNetOutputs:
         """``points`` (B, N, 3), in random order (see :func:`ball_query`); ``views`` (B, M): the approach index
-        per seed to evaluate the operation along (training: the targets' best views), default each seed's
-        best predicted view. ``operation_seeds`` (inference): run OperationNet and ToleranceNet only on that
-        many seeds, the most graspable ones (the outputs then hold those seeds)."""
+        per seed to evaluate the operation along, default each seed's best predicted view (training passes
+        the targets' best views: :meth:`propose`, then targets for its seeds, then :meth:`operate`).
+        ``operation_seeds`` (inference): run OperationNet and ToleranceNet only on that many seeds, the most
+        graspable ones (the outputs then hold those seeds)."""
+        return self.operate(points, self.propose(points), views, operation_seeds)
+
+    def propose(self, points: Tensor) -> Proposal:
+        """Backbone and ApproachNet."""
         if points.shape[1] < self.sample_sizes[0]:
             raise ValueError(f"GraspNet6DoF: the cloud has {points.shape[1]} points, fewer than the first set "
                              f"abstraction samples ({self.sample_sizes[0]})")
-        seeds, feats = self.backbone(points)
+        seeds, index, feats = self.backbone(points)
         a = self.approach(feats)
-        objectness, view_scores = a[:, :2], a[:, 2:]
+        return Proposal(seeds, index, a[:, :2], a[:, 2:])
+
+    def operate(self, points: Tensor, p: Proposal, views: Tensor | None = None,
+                operation_seeds: int | None = None) -> GraspNetOutputs:
+        """Cylinder crops, OperationNet and ToleranceNet along ``views`` (default the best predicted)."""
+        seeds, index, objectness, view_scores = p.seeds, p.seed_index, p.objectness, p.view_scores
         if views is None:
             views = view_scores.argmax(dim=1)
         if operation_seeds is not None and operation_seeds < seeds.shape[1]:
             keep = (objectness[:, 1] - objectness[:, 0]).topk(operation_seeds, dim=-1).indices     # (B, S)
-            seeds, views = gather_points(seeds, keep), torch.gather(views, 1, keep)
+            seeds, views, index = gather_points(seeds, keep), torch.gather(views, 1, keep), torch.gather(index, 1, keep)
             objectness = torch.gather(objectness, 2, keep[:, None].expand(-1, 2, -1))
             view_scores = torch.gather(view_scores, 2, keep[:, None].expand(-1, view_scores.shape[1], -1))
         frames = approach_frames(self.view_dirs[views])                         # (B, M, 3, 3)
@@ -181,8 +201,8 @@ class GraspNet6DoF(nn.Module):
         flat = crop.reshape(B, C, M * K)
         op = self.operation(flat).view(B, 3, self.n_angles, M, K)
         tol = self.tolerance(flat).view(B, self.n_angles, M, K)
-        return GraspNetOutputs(seeds, objectness, view_scores, views, op[:, 0], op[:, 1], op[:, 2] * MAX_WIDTH,
-                               tol * MAX_TOLERANCE)
+        return GraspNetOutputs(seeds, index, objectness, view_scores, views, op[:, 0], op[:, 1],
+                               op[:, 2] * MAX_WIDTH, tol * MAX_TOLERANCE)
 
 
 def graspnet_loss(out: GraspNetOutputs, t: GraspNetTargets, w: dict = LOSS_WEIGHTS) -> dict:
