@@ -54,17 +54,20 @@ def gripper_checks(points: np.ndarray, R: np.ndarray, t: np.ndarray, width: np.n
 
     ``R`` (G, 3, 3) frame_R_grasp (columns: closing, jaw, approach), ``t`` (G, 3) grasp points, ``width``
     and ``depth`` (G,) opening and fingertip depth past the grasp point, metres."""
-    q = np.einsum("gni,gij->gnj", points[None, :, :] - t[:, None, :], R)  # (G, N, 3) in each grasp frame
+    points, R, t = np.asarray(points, float), np.asarray(R, float), np.asarray(t, float)
+    G, N = len(t), len(points)
+    # every point in every grasp frame, (N, G, 3): one matrix product for all grasps (not G small ones)
+    q = (points @ R.transpose(1, 0, 2).reshape(3, 3 * G)).reshape(N, G, 3) - np.matmul(t[:, None, :], R)[:, 0]
     x, y, z = q[..., 0], q[..., 1], q[..., 2]
-    half = np.asarray(width, float)[:, None] / 2
+    half = np.asarray(width, float)[None, :] / 2
     fw, base = gripper.finger_width_m, gripper.base_depth_m
     jaw = np.abs(y) < gripper.height_m / 2
-    along_fingers = (z > -base) & (z < np.asarray(depth, float)[:, None])
+    along_fingers = (z > -base) & (z < np.asarray(depth, float)[None, :])
     left = jaw & along_fingers & (x > -(half + fw)) & (x < -half)
     right = jaw & along_fingers & (x < half + fw) & (x > half)
     palm = jaw & (z > -(base + fw)) & (z < -base) & (np.abs(x) < half + fw)
     inner = jaw & along_fingers & (np.abs(x) <= half)
-    return np.any(left | right | palm, axis=1), inner.sum(axis=1) < gripper.empty_points
+    return np.any(left | right | palm, axis=0), inner.sum(axis=0) < gripper.empty_points
 
 
 def required_friction(p1, n1, p2, n2):

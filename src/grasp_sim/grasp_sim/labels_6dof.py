@@ -32,7 +32,7 @@ from scipy.spatial import cKDTree
 
 from .graspnet_ap import GripperBox, gripper_checks, required_friction
 
-__all__ = ["Grasp6DLabelParams", "ObjectGraspLabels", "object_grasp_labels", "FRICTIONS"]
+__all__ = ["Grasp6DLabelParams", "ObjectGraspLabels", "object_grasp_labels", "label_frames", "FRICTIONS"]
 
 FRICTIONS = np.round(np.arange(1, 11) * 0.1, 1)  # GraspNet's mu grid for the score s = 1.1 - mu
 
@@ -74,6 +74,13 @@ def _thin(points: np.ndarray, voxel: float) -> np.ndarray:
     return points[np.sort(first)]
 
 
+def label_frames(params: Grasp6DLabelParams) -> np.ndarray:
+    """(V, A, 3, 3) grasp frames of the label grid (columns: closing, jaw, approach), object frame."""
+    views = approach_views(params.n_views).double()
+    angles = torch.arange(params.n_angles, dtype=torch.float64) * np.pi / params.n_angles
+    return approach_frames(views[:, None, :].expand(-1, params.n_angles, -1), angles).numpy()
+
+
 def object_grasp_labels(mesh: trimesh.Trimesh, params: Grasp6DLabelParams = Grasp6DLabelParams(),
                         progress=None, grasp_points: np.ndarray | None = None) -> ObjectGraspLabels:
     """GraspNet-style labels of one object (``mesh`` in its body frame) at its surface samples thinned to
@@ -83,9 +90,7 @@ def object_grasp_labels(mesh: trimesh.Trimesh, params: Grasp6DLabelParams = Gras
     if grasp_points is None:
         grasp_points = _thin(surf, params.point_spacing)
     grasp_points = np.asarray(grasp_points, float).reshape(-1, 3)
-    views = approach_views(params.n_views).double()
-    angles = torch.arange(params.n_angles, dtype=torch.float64) * np.pi / params.n_angles
-    frames = approach_frames(views[:, None, :].expand(-1, params.n_angles, -1), angles).numpy()  # (V, A, 3, 3)
+    frames = label_frames(params)
     depths = np.asarray(params.depths, float)
     V, A, D = params.n_views, params.n_angles, len(depths)
     P = len(grasp_points)

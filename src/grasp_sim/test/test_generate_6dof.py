@@ -1,0 +1,74 @@
+"""The 6-DoF training data: a tiny run writes object labels, a scene with its collision masks and a view's cloud,
+the cloud agrees with the poses, the network's targets come out of it, and a resume keeps its settings."""
+import numpy as np
+import pytest
+
+import grasp_sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
+from grasp_perception.pointcloud.targets import ObjectLabels, scene_targets
+from grasp_sim.generate_6dof import generate, load_object_labels
+from grasp_sim.labels_6dof import Grasp6DLabelParams
+
+PARAMS = Grasp6DLabelParams(point_spacing=0.03)  # a few grasp points per object: seconds, not minutes
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("g6")
+    status = generate(out=out, scenes=1, max_objects=3, pool_size=3, seed=0, views=1, n_points=3000, params=PARAMS)
+    return out, status
+
+
+def test_a_tiny_run_writes_labels_a_scene_and_a_view(dataset):
+    out, status = dataset
+    assert status["status"] == "done" and status["scenes_done"] == 1
+    scene = np.load(out / "scene_00000" / "scene.npz")
+    names = [str(n) for n in scene["names"]]
+    assert 1 <= len(names) <= 3 and scene["world_T_obj"].shape == (len(names), 4, 4)
+    for name in names:
+        lab = load_object_labels(out / "objects" / f"{name}.npz")
+        P = len(lab.points)
+        assert lab.scores.shape == (P, 300, 12, 4) and (lab.scores > 0).any()
+        bad = np.unpackbits(scene[f"collision_{name}"])[:lab.scores.size].reshape(lab.scores.shape).astype(bool)
+        assert bad.any() and not bad.all()                 # the table stops some grasps, not every one
+        assert not (bad & (lab.scores == 0)).any()         # only grasps that score are checked
+    view = np.load(out / "scene_00000" / "view_00.npz")
+    assert view["cloud"].shape == (3000, 3) and view["segment"].shape == (3000,)
+    # a point of an object lies within its size of that object's position, once moved into the world
+    T = view["world_T_cam"]
+    world = view["cloud"] @ T[:3, :3].T + T[:3, 3]
+    for k, seg in enumerate(scene["segments"]):
+        on = view["segment"] == seg
+        if on.any():
+            assert np.linalg.norm(world[on] - scene["world_T_obj"][k][:3, 3], axis=1).max() < 0.15
+
+
+def test_targets_come_out_of_a_view(dataset):
+    out, _ = dataset
+    scene = np.load(out / "scene_00000" / "scene.npz")
+    view = np.load(out / "scene_00000" / "view_00.npz")
+    cam_T_world = np.linalg.inv(view["world_T_cam"])
+    objects = []
+    for k, name in enumerate(str(n) for n in scene["names"]):
+        lab = load_object_labels(out / "objects" / f"{name}.npz")
+        bad = np.unpackbits(scene[f"collision_{name}"])[:lab.scores.size].reshape(lab.scores.shape).astype(bool)
+        objects.append(ObjectLabels(lab.points, np.where(bad, 0, lab.scores), lab.widths, lab.tolerances,
+                                    cam_T_world @ scene["world_T_obj"][k], int(scene["segments"][k])))
+    # seeds: the label points themselves, seen from this camera, and some table points
+    seeds = np.concatenate([o.points @ o.cam_T_obj[:3, :3].T + o.cam_T_obj[:3, 3] for o in objects])
+    segs = np.concatenate([np.full(len(o.points), o.segment) for o in objects])
+    table = view["cloud"][view["segment"] < 0][:20]
+    t = scene_targets(np.concatenate([seeds, table]), np.concatenate([segs, np.full(len(table), -1)]), objects, 300)
+    assert (t["objectness"][:len(seeds)] == 1).any() and (t["objectness"][len(seeds):] == 0).all()
+    assert t["valid"].any()
+
+
+def test_a_resume_with_other_settings_is_refused(dataset):
+    out, _ = dataset
+    with pytest.raises(FileExistsError, match="--resume"):
+        generate(out=out, scenes=1, max_objects=3, pool_size=3, seed=0, views=1, n_points=3000, params=PARAMS)
+    with pytest.raises(ValueError, match="other settings"):
+        generate(out=out, scenes=1, max_objects=3, pool_size=3, seed=0, views=2, n_points=3000, params=PARAMS,
+                 resume=True)
+    again = generate(out=out, scenes=1, max_objects=3, pool_size=3, seed=0, views=1, n_points=3000, params=PARAMS,
+                     resume=True)
+    assert again["scenes_done"] == 1  # the finished scene is kept, not redone
