@@ -20,6 +20,8 @@ Layout (every array file is written whole, then renamed into place; ``--resume``
     DIR/scene_<i:05d>/view_<j:02d>.npz  cloud (N, 3) float32 camera frame, segment (N,) int16 (-1 = no
                                object), world_T_cam (4, 4), intrinsics [fx, fy, cx, cy, width, height]
     DIR/generation.json        arguments, label parameters, counts and timings
+
+``grasp_perception.pointcloud.dataset`` reads it (one sample per view).
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from grasp_perception.pointcloud.dataset import read_object_labels
 from tqdm import tqdm
 
 from .camera import DepthNoise, random_viewpoint
@@ -53,9 +56,7 @@ def _save(path: Path, **arrays) -> None:
 
 
 def load_object_labels(path: Path) -> ObjectGraspLabels:
-    with np.load(path) as z:
-        return ObjectGraspLabels(z["points"], z["scores"].astype(np.float32), z["widths"].astype(np.float32),
-                                 z["tolerances"].astype(np.float32))
+    return ObjectGraspLabels(**read_object_labels(path))
 
 
 def label_objects(cell: SimCell, out: Path, params: Grasp6DLabelParams, names: list[int]) -> dict[str, Path]:

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 
 import grasp_sim  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
-from grasp_perception.pointcloud.targets import ObjectLabels, scene_targets
+import torch
+from grasp_perception.pointcloud.dataset import GraspDataset6D, train_step
+from grasp_perception.pointcloud.graspnet6dof import GraspNet6DoF
+from grasp_perception.pointcloud.targets import scene_targets
 from grasp_sim.generate_6dof import generate, load_object_labels
 from grasp_sim.labels_6dof import Grasp6DLabelParams
 
@@ -44,22 +47,27 @@ def test_a_tiny_run_writes_labels_a_scene_and_a_view(dataset):
 
 def test_targets_come_out_of_a_view(dataset):
     out, _ = dataset
-    scene = np.load(out / "scene_00000" / "scene.npz")
-    view = np.load(out / "scene_00000" / "view_00.npz")
-    cam_T_world = np.linalg.inv(view["world_T_cam"])
-    objects = []
-    for k, name in enumerate(str(n) for n in scene["names"]):
-        lab = load_object_labels(out / "objects" / f"{name}.npz")
-        bad = np.unpackbits(scene[f"collision_{name}"])[:lab.scores.size].reshape(lab.scores.shape).astype(bool)
-        objects.append(ObjectLabels(lab.points, np.where(bad, 0, lab.scores), lab.widths, lab.tolerances,
-                                    cam_T_world @ scene["world_T_obj"][k], int(scene["segments"][k])))
+    sample = GraspDataset6D(out, n_points=3000)[0]
+    objects = sample["objects"]
     # seeds: the label points themselves, seen from this camera, and some table points
     seeds = np.concatenate([o.points @ o.cam_T_obj[:3, :3].T + o.cam_T_obj[:3, 3] for o in objects])
     segs = np.concatenate([np.full(len(o.points), o.segment) for o in objects])
-    table = view["cloud"][view["segment"] < 0][:20]
+    table = sample["cloud"][sample["segment"] < 0][:20]
     t = scene_targets(np.concatenate([seeds, table]), np.concatenate([segs, np.full(len(table), -1)]), objects, 300)
     assert (t["objectness"][:len(seeds)] == 1).any() and (t["objectness"][len(seeds):] == 0).all()
     assert t["valid"].any()
+
+
+def test_the_network_trains_on_the_views(dataset):
+    out, _ = dataset
+    data = GraspDataset6D(out, n_points=512)
+    torch.manual_seed(0)
+    net = GraspNet6DoF(sample_sizes=(128, 64, 32, 16))
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    sample = data[0]
+    history = [train_step(net, [sample], opt) for _ in range(8)]
+    assert all(np.isfinite(h["total"]) for h in history)
+    assert history[-1]["objectness"] < history[0]["objectness"]  # it learns where the graspable points are
 
 
 def test_a_resume_with_other_settings_is_refused(dataset):
