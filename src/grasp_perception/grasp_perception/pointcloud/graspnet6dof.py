@@ -80,11 +80,9 @@ class Proposal:
 
 
 @dataclass
-class GraspNetOutputs:
-    seeds: Tensor          # (B, M, 3) seed points (camera frame)
-    seed_index: Tensor     # (B, M) their indices in the input cloud
-    objectness: Tensor     # (B, 2, M) graspable logits
-    view_scores: Tensor    # (B, V, M)
+class GraspNetOutputs(Proposal):
+    """A :class:`Proposal` (possibly cut to the operated seeds) and the operation outputs."""
+
     views: Tensor          # (B, M) the approach used for each seed's operation outputs
     angle_logits: Tensor   # (B, A, M, K)
     scores: Tensor         # (B, A, M, K) grasp confidence
