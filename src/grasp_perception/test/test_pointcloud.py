@@ -221,3 +221,24 @@ def test_scene_targets_match_seeds_to_label_points_and_carry_their_grasps():
     assert np.flatnonzero(t["valid"][:, 0, 1]).tolist() == [(3 - 6) % 12]  # 90 deg = 6 bins
     batch = to_tensors([t, t])
     assert batch.valid.shape == (2, 12, 1, 4) and batch.view_scores.shape == (2, 300, 1)
+
+
+def test_the_predictor_turns_a_depth_image_into_ranked_grasps_in_the_camera_frame():
+    from grasp_perception.geometry import CameraIntrinsics
+    from grasp_perception.pointcloud.predict import GraspPredictor6D, depth_to_cloud, synthetic_tabletop
+    K = CameraIntrinsics(160, 120, 150.0, 150.0, 80.0, 60.0)
+    depth = synthetic_tabletop(K)
+    depth[:10] = 0.0                                               # no return: never a point
+    cloud, pick = depth_to_cloud(depth, K, 3000, np.random.default_rng(0))
+    assert cloud.shape == (3000, 3) and np.all(depth.reshape(-1)[pick] > 0)
+    assert np.allclose(cloud[:, 2], depth.reshape(-1)[pick])
+    with pytest.raises(ValueError, match="no valid pixel"):
+        depth_to_cloud(np.zeros_like(depth), K, 10, np.random.default_rng(0))
+    torch.manual_seed(0)
+    pred = GraspPredictor6D(GraspNet6DoF(sample_sizes=(256, 128, 64, 32)), n_points=3000, operation_seeds=40)
+    g = pred.predict(depth, K, top_k=10)
+    assert len(g.t) <= 10 and torch.all(g.score[:-1] >= g.score[1:] - 0.1)   # ranked by score bins
+    poses = pred.poses(g)
+    for p in poses:
+        assert np.allclose(p.T[:3, :3].T @ p.T[:3, :3], np.eye(3), atol=1e-5)
+        assert 0.45 < p.depth_m < 0.65                              # seeds are points of this tabletop

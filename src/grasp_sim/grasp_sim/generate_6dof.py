@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 from grasp_perception.pointcloud.dataset import read_object_labels
+from grasp_perception.pointcloud.predict import depth_to_cloud
 from tqdm import tqdm
 
 from .camera import DepthNoise, random_viewpoint
@@ -105,12 +106,11 @@ def scene_collisions(cell: SimCell, labels: ObjectGraspLabels, world_T_obj: np.n
 
 
 def view_cloud(obs, n_points: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(cloud (N, 3) camera frame, segment (N,)) of ``n_points`` valid depth pixels drawn at random."""
-    xyz = obs.intrinsics.deproject_image(obs.depth).reshape(-1, 3)
-    seg = obs.segmentation.reshape(-1)
-    valid = np.flatnonzero(np.isfinite(xyz).all(1))
-    pick = rng.choice(valid, size=n_points, replace=len(valid) < n_points)
-    return xyz[pick].astype(np.float32), np.where(seg[pick] >= 0, seg[pick], -1).astype(np.int16)
+    """(cloud (N, 3) camera frame, segment (N,)) of ``n_points`` valid depth pixels drawn at random, as the
+    predictor draws them (:func:`grasp_perception.pointcloud.predict.depth_to_cloud`)."""
+    cloud, pick = depth_to_cloud(obs.depth, obs.intrinsics, n_points, rng)
+    seg = obs.segmentation.reshape(-1)[pick]
+    return cloud, np.where(seg >= 0, seg, -1).astype(np.int16)
 
 
 def generate(*, out, scenes: int, max_objects: int = 5, pool_size: int = 30, seed: int = 0, views: int = 4,
