@@ -24,7 +24,7 @@ def _world_grasp(predictor, size, height, rescale):
                  settings=load_sim_settings("easy")) as cell:
         cell.reset([0], seed=1)
         obs = cell.render()
-    g = predictor.predict(obs.depth, top_k=1, intrinsics=obs.intrinsics if rescale else None).grasps[0]
+    g = predictor.predict(obs.depth, rgb=obs.rgb, top_k=1, intrinsics=obs.intrinsics if rescale else None).grasps[0]
     T, width, _ = camera_poses([g.u], [g.v], [g.angle], [g.width], obs.depth, obs.intrinsics)
     world = obs.camera_pose @ T[0]
     return world[:3, 3], float(width[0]), world[:3, 0]  # centre, opening (m), closing direction
