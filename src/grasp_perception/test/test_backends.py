@@ -9,8 +9,10 @@ from grasp_perception.backends import BackendUnavailable, check_backend
 from grasp_perception.model_export import FP32_TOLERANCE, cache_path, export
 from grasp_perception.frame_input import FrameInput
 from grasp_perception.inference import GraspPredictor
-from grasp_perception.model_io import ModelFileError, load_model
+from grasp_perception.model_io import ModelFileError, load_model, models_dir
 
+# The shipped depth GG-CNN2: the frames here are synthetic depth scenes (the default model takes RGB-D).
+MODEL = models_dir() / "ggcnn2-sim-v1"
 PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
 
 
@@ -31,7 +33,7 @@ def scene(seed=0):
 
 
 def reference_maps(x):
-    net, _ = load_model("default")
+    net, _ = load_model(MODEL)
     with torch.no_grad():  # the plain contiguous fp32 network: what the model was trained as
         return [o.numpy() for o in net(torch.from_numpy(x.copy()))]
 
@@ -41,7 +43,7 @@ def make(backend, precision, **kw):
     if backend in PACKAGES and importlib.util.find_spec(PACKAGES[backend]) is None:
         pytest.skip(f"{PACKAGES[backend]} is not installed")
     try:
-        return GraspPredictor("default", device="cpu", backend=backend, precision=precision, **kw)
+        return GraspPredictor(MODEL, device="cpu", backend=backend, precision=precision, **kw)
     except BackendUnavailable as exc:
         pytest.skip(f"{backend} {precision} cannot run here: {exc}")
 
@@ -60,7 +62,7 @@ def test_fp32_backends_match_pytorch(backend):
 
 @pytest.mark.parametrize("backend", ["torch", "openvino"])
 def test_bf16_is_close_and_finds_the_same_grasp(backend):
-    ref = GraspPredictor("default", device="cpu")
+    ref = GraspPredictor(MODEL, device="cpu")
     pred = make(backend, "bf16")
     depth = scene(3)
     a, b = ref.predict(depth, top_k=1), pred.predict(depth, top_k=1)
@@ -74,11 +76,11 @@ def test_export_is_cached_by_model_content(export_cache):
     files = list(export_cache.rglob("*.onnx"))
     assert len(files) == 1 and files[0].name == "256-fp32.onnx"
     mtime = files[0].stat().st_mtime_ns
-    GraspPredictor("default", device="cpu", backend="onnxruntime")
+    GraspPredictor(MODEL, device="cpu", backend="onnxruntime")
     assert files[0].stat().st_mtime_ns == mtime  # reused, not exported again
-    GraspPredictor("default", device="cpu", backend="onnxruntime", input_size=300)
+    GraspPredictor(MODEL, device="cpu", backend="onnxruntime", input_size=300)
     assert (files[0].parent / "300-fp32.onnx").is_file()  # one file per input size
-    net, card = load_model("default")
+    net, card = load_model(MODEL)
     with torch.no_grad():
         net.heads.quality.weight.add_(1e-3)  # different weights: a different cache entry, never the stale one
     assert cache_path(net, card, 256, "fp32").parent != files[0].parent
@@ -87,13 +89,13 @@ def test_export_is_cached_by_model_content(export_cache):
 def test_int8_needs_a_calibrated_export_then_runs(tmp_path):
     pytest.importorskip("onnxruntime")
     with pytest.raises(ModelFileError, match=r"no int8 export .*--calibration FRAMES.npz"):
-        GraspPredictor("default", device="cpu", backend="onnxruntime", precision="int8")
+        GraspPredictor(MODEL, device="cpu", backend="onnxruntime", precision="int8")
     frames = tmp_path / "frames.npz"
     np.savez(frames, depth=np.stack([scene(s) for s in range(4)]))
-    path, diff = export("default", "onnx", precision="int8", calibration=frames)
+    path, diff = export(MODEL, "onnx", precision="int8", calibration=frames)
     assert path.name == "256-int8.onnx" and path.with_suffix(".json").is_file()
     assert 0 < diff < 0.5  # quantised: not bit-exact, but the same maps to within the report's figure
-    ref = GraspPredictor("default", device="cpu")
+    ref = GraspPredictor(MODEL, device="cpu")
     depth = scene(7)  # not a calibration frame
     a = ref.predict(depth)
     for backend in ("onnxruntime", "openvino"):
@@ -103,17 +105,17 @@ def test_int8_needs_a_calibrated_export_then_runs(tmp_path):
 
 def test_bad_choices_name_the_parameter():
     with pytest.raises(ValueError, match="backend must be one of"):
-        GraspPredictor("default", backend="tensorrt")
+        GraspPredictor(MODEL, backend="tensorrt")
     with pytest.raises(ValueError, match=r"backend 'onnxruntime' supports precision \('fp32', 'int8'\)"):
-        GraspPredictor("default", backend="onnxruntime", precision="bf16")
+        GraspPredictor(MODEL, backend="onnxruntime", precision="bf16")
     with pytest.raises(ValueError, match="input_size must be a positive multiple of 4"):
-        GraspPredictor("default", input_size=302)
+        GraspPredictor(MODEL, input_size=302)
     with pytest.raises(ValueError, match="calibration"):
-        export("default", "onnx", precision="int8")
+        export(MODEL, "onnx", precision="int8")
 
 
 def test_other_input_sizes_run_and_map_back():
-    pred = GraspPredictor("default", device="cpu", input_size=320)
+    pred = GraspPredictor(MODEL, device="cpu", input_size=320)
     p = pred.predict(scene(1), top_k=3)
     assert pred.frame_input.buffer.shape == (1, 1, 320, 320) and p.maps[0].shape[-1] == 320
     assert all(0 <= g.u < 640 and 0 <= g.v < 480 for g in p.grasps)

@@ -1,4 +1,4 @@
-"""From one RGB-D frame to robot-frame grasps with the shipped default model (grasp_perception.planning)."""
+"""From one RGB-D frame to robot-frame grasps with a shipped model (grasp_perception.planning)."""
 from __future__ import annotations
 
 import math
@@ -9,6 +9,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from grasp_perception.geometry import CameraIntrinsics, make_transform
+from grasp_perception.model_io import models_dir
 from grasp_perception.planning import CameraFrame, GraspPlanner, PlannerConfig, PlanResult, Workspace
 
 W, H = 640, 480
@@ -44,7 +45,8 @@ def frame(depth=None, intrinsics=K, stamp_ns=NOW, rgb=None) -> CameraFrame:
 @pytest.fixture(scope="module")
 def predictor():
     from grasp_perception.inference import GraspPredictor
-    p = GraspPredictor("default", device="cpu")
+    # the shipped depth model: these frames are a synthetic depth scene (colour only where a test adds it)
+    p = GraspPredictor(models_dir() / "ggcnn2-sim-v1", device="cpu")
     assert p.card.inputs == "depth" and p.card.input_size == 256 and p.card.crop == "center"
     return p
 
