@@ -3,7 +3,7 @@
 The network predicts where, at what angle and how wide to grasp, not how deep. PLGP's label search
 (:func:`grasp_sim.labels.generate_labels`) finds, for a pixel and angle, the deepest fingertip level at
 which the open fingers do not collide and the contacts hold (its ``approach_m``, the paper's d). The
-executors go to that depth (``protocol.approach_depth: label``): :func:`label_approach_depth` runs the
+executors go to that depth (``protocol.approach_depth: label``): :func:`label_approach_depths` runs the
 search at the predicted pixel on the depth the robot sees, with the executing gripper's geometry.
 """
 from __future__ import annotations
@@ -41,19 +41,13 @@ DEPTH_SEARCH = LabelParams(same_object=False, invalid_as_obstacle=False, flatnes
                            min_contact_fraction=0.0)
 
 
-def label_approach_depth(depth: np.ndarray, intrinsics, u: float, v: float, angle: float, spec: GripperSpec,
-                         params: LabelParams | None = None) -> tuple[float | None, int]:
-    """(approach depth in m, or None when the search rejects the grasp; the Reject flags) of the grasp at
-    pixel (``u``, ``v``) and image angle ``angle`` (the nearest of the search's angle classes), on
-    ``depth`` (what the camera sees; no segmentation: any surface counts) with ``params`` (default
-    :data:`DEPTH_SEARCH`)."""
-    return label_approach_depths(depth, intrinsics, [u], [v], [angle], spec, params)[0]
-
-
 def label_approach_depths(depth: np.ndarray, intrinsics, us, vs, angles, spec: GripperSpec,
                           params: LabelParams | None = None) -> list[tuple[float | None, int]]:
-    """:func:`label_approach_depth` of many grasps in one search (it costs about as much as one: the search
-    runs every angle class over the whole image whatever the candidates)."""
+    """For each grasp at pixel (``us[k]``, ``vs[k]``) and image angle ``angles[k]`` (the nearest of the search's
+    angle classes): (approach depth in m, or None when the search rejects the grasp; the Reject flags), on
+    ``depth`` (what the camera sees; no segmentation: any surface counts) with ``params`` (default
+    :data:`DEPTH_SEARCH`). One search for all of them: it costs about as much as for one, since it runs every
+    angle class over the whole image whatever the candidates."""
     params = params or DEPTH_SEARCH
     h, w = depth.shape
     pix = [(int(round(u)), int(round(v))) for u, v in zip(us, vs)]

@@ -22,6 +22,7 @@ surface samples (GraspNet: Dex-Net's signed distance field).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,7 @@ from grasp_perception.pointcloud.graspnet6dof import DEPTHS, N_ANGLES, N_VIEWS, 
 from scipy.spatial import cKDTree
 
 from .graspnet_ap import GripperBox, gripper_checks, required_friction
+from .scene_geometry import voxel_thin
 
 __all__ = ["Grasp6DLabelParams", "ObjectGraspLabels", "object_grasp_labels", "label_frames", "FRICTIONS"]
 
@@ -69,11 +71,7 @@ def _surface(mesh: trimesh.Trimesh, spacing: float, seed: int) -> tuple[np.ndarr
     return points, mesh.face_normals[faces]
 
 
-def _thin(points: np.ndarray, voxel: float) -> np.ndarray:
-    _, first = np.unique(np.floor(points / voxel).astype(np.int64), axis=0, return_index=True)
-    return points[np.sort(first)]
-
-
+@functools.lru_cache(maxsize=4)  # the same grid for every object and scene of a run
 def label_frames(params: Grasp6DLabelParams) -> np.ndarray:
     """(V, A, 3, 3) grasp frames of the label grid (columns: closing, jaw, approach), object frame."""
     views = approach_views(params.n_views).double()
@@ -88,22 +86,23 @@ def object_grasp_labels(mesh: trimesh.Trimesh, params: Grasp6DLabelParams = Gras
     after each grasp point."""
     surf, normals = _surface(mesh, params.surface_spacing, params.seed)
     if grasp_points is None:
-        grasp_points = _thin(surf, params.point_spacing)
+        grasp_points = voxel_thin(surf, params.point_spacing)
     grasp_points = np.asarray(grasp_points, float).reshape(-1, 3)
     frames = label_frames(params)
     depths = np.asarray(params.depths, float)
     V, A, D = params.n_views, params.n_angles, len(depths)
     P = len(grasp_points)
+    body = voxel_thin(surf, 2 * params.surface_spacing)  # what the gripper may not collide with or must enclose
     scores = np.zeros((P, V, A, D), np.float32)
     widths = np.zeros((P, V, A, D), np.float32)
     for n, p in enumerate(grasp_points):
-        scores[n], widths[n] = _point_labels(p, surf, normals, frames, depths, params)
+        scores[n], widths[n] = _point_labels(p, surf, normals, body, frames, depths, params)
         if progress is not None:
             progress(n + 1, P)
     return ObjectGraspLabels(grasp_points, scores, widths, _tolerances(grasp_points, scores, params))
 
 
-def _point_labels(p, surf, normals, frames, depths, params: Grasp6DLabelParams):
+def _point_labels(p, surf, normals, body, frames, depths, params: Grasp6DLabelParams):
     """(scores, widths) (V, A, D) of the grasps at point ``p``."""
     V, A = frames.shape[:2]
     score = np.zeros((V, A, len(depths)))
@@ -115,7 +114,7 @@ def _point_labels(p, surf, normals, frames, depths, params: Grasp6DLabelParams):
     cand = np.argwhere(score > 0)
     if len(cand):
         R = frames[cand[:, 0], cand[:, 1]]
-        collides, empty = gripper_checks(_thin(surf, 2 * params.surface_spacing), R,
+        collides, empty = gripper_checks(body, R,
                                          np.broadcast_to(p, (len(cand), 3)), width[tuple(cand.T)],
                                          depths[cand[:, 2]], params.gripper)
         score[tuple(cand[collides | empty].T)] = 0.0

@@ -19,7 +19,7 @@ from .cell import SimCell
 from .graspnet_ap import INVALID, GripperBox, gripper_checks, pose_nms, required_friction, top_per_object
 from .settings import GraspNetAPSettings
 
-__all__ = ["ScenePoints", "scene_points", "shape_geoms", "object_mesh", "closing_contact", "select_grasps", "score_grasps"]
+__all__ = ["ScenePoints", "scene_points", "shape_geoms", "object_mesh", "voxel_thin", "closing_contact", "select_grasps", "score_grasps"]
 
 RAY_GROUP = 5  # geom group an object's shape is moved to while rays look for it alone
 STATIC_BODY = 0
@@ -31,7 +31,8 @@ class ScenePoints:
     owner: np.ndarray    # (N,) object index into cell.objects, -1 for the static scene
 
 
-def _voxel_thin(points: np.ndarray, voxel: float) -> np.ndarray:
+def voxel_thin(points: np.ndarray, voxel: float) -> np.ndarray:
+    """The first point of each ``voxel``-sized cell, in their order."""
     _, first = np.unique(np.floor(points / voxel).astype(np.int64), axis=0, return_index=True)
     return points[np.sort(first)]
 
@@ -93,7 +94,7 @@ def scene_points(cell: SimCell, object_voxel_m: float, table_voxel_m: float, tab
         count = max(64, int(4 * mesh.area / object_voxel_m ** 2))
         local, _ = trimesh.sample.sample_surface(mesh, count, seed=rng)
         body = cell._obj_body[i]
-        world = _voxel_thin(local @ d.xmat[body].reshape(3, 3).T + d.xpos[body], object_voxel_m)
+        world = voxel_thin(local @ d.xmat[body].reshape(3, 3).T + d.xpos[body], object_voxel_m)
         pts.append(world)
         owner.append(np.full(len(world), i))
     reach = cell.tray_half_size + table_margin_m
@@ -110,12 +111,11 @@ def scene_points(cell: SimCell, object_voxel_m: float, table_voxel_m: float, tab
     return ScenePoints(np.concatenate(pts), np.concatenate(owner).astype(np.int64))
 
 
-def closing_contact(cell: SimCell, i: int, start: np.ndarray, direction: np.ndarray, reach: float
+def closing_contact(cell: SimCell, geoms: list[int], start: np.ndarray, direction: np.ndarray, reach: float
                     ) -> tuple[np.ndarray, np.ndarray] | None:
     """(point, outward normal) where a finger moving from ``start`` along unit ``direction`` first touches
-    object ``i``, within ``reach`` metres; None if it does not."""
+    the object whose shape is ``geoms`` (:func:`shape_geoms`), within ``reach`` metres; None if it does not."""
     m, d = cell.model, cell.data
-    geoms = shape_geoms(cell, i)
     groups = m.geom_group[geoms].copy()
     mask = np.zeros(6, np.uint8)
     mask[RAY_GROUP] = 1
@@ -168,6 +168,7 @@ def score_grasps(cell: SimCell, R: np.ndarray, t: np.ndarray, width: np.ndarray,
         lo, hi = own.min(axis=0) - crop_margin_m, own.max(axis=0) + crop_margin_m
         near = points.points[np.all((points.points > lo) & (points.points < hi), axis=1)]
         collides, empty = gripper_checks(near, R[rows], t[rows], width[rows], depth[rows], box)
+        geoms = shape_geoms(cell, int(obj))
         for k, col, emp in zip(rows, collides, empty):
             if col or emp:
                 why["collision" if col else "empty"] += 1
@@ -175,8 +176,8 @@ def score_grasps(cell: SimCell, R: np.ndarray, t: np.ndarray, width: np.ndarray,
             closing, approach = R[k][:, 0], R[k][:, 2]
             centre = t[k] + depth[k] * approach
             half = width[k] / 2
-            c1 = closing_contact(cell, int(obj), centre - half * closing, closing, width[k])
-            c2 = closing_contact(cell, int(obj), centre + half * closing, -closing, width[k])
+            c1 = closing_contact(cell, geoms, centre - half * closing, closing, width[k])
+            c2 = closing_contact(cell, geoms, centre + half * closing, -closing, width[k])
             if c1 is None or c2 is None:
                 why["no_contact"] += 1
                 continue

@@ -81,7 +81,7 @@ def planned_grasp(cell: SimCell, obs, g, gripper: str, seed: int):
     """(world GraspPose with its approach depth, how the depth was chosen) for image grasp ``g``.
 
     ``protocol.approach_depth: label`` runs the label search at the grasp's pixel on the observed depth
-    with ``gripper``'s geometry (:func:`grasp_sim.label_depth.label_approach_depth`); a grasp the search
+    with ``gripper``'s geometry (:func:`grasp_sim.label_depth.label_approach_depths`); a grasp the search
     rejects, and ``fixed``, get ``protocol.default_grasp_depth``. Raises ValueError for a grasp without
     a world pose."""
     world = world_grasp(obs, g, calibrated_camera_pose(cell, obs, seed), cell.settings.protocol.approach)
