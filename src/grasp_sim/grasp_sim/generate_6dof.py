@@ -60,12 +60,12 @@ def load_object_labels(path: Path) -> ObjectGraspLabels:
     return ObjectGraspLabels(**read_object_labels(path))
 
 
-def label_objects(cell: SimCell, out: Path, params: Grasp6DLabelParams, names: list[int]) -> dict[str, Path]:
-    """Labels of pool objects ``names`` (indices), computed once into ``out/objects``."""
+def label_objects(cell: SimCell, out: Path, params: Grasp6DLabelParams, indices: list[int]) -> dict[str, Path]:
+    """Labels of the pool objects at ``indices``, computed once into ``out/objects``; their paths by name."""
     folder = out / "objects"
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for i in tqdm(names, desc="object labels", unit="object"):
+    for i in tqdm(indices, desc="object labels", unit="object"):
         name = cell.objects[i].name
         path = folder / f"{name}.npz"
         if not path.exists():

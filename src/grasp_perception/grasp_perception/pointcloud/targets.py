@@ -61,7 +61,7 @@ def scene_targets(seeds: np.ndarray, seed_segments: np.ndarray, objects: list[Ob
     """Targets for ``seeds`` (M, 3) camera frame, ``seed_segments`` (M,) (-1: not an object), as numpy arrays
     shaped like :class:`GraspNetTargets` without the batch axis."""
     M = len(seeds)
-    P0, V, A, D = objects[0].scores.shape if objects else (0, n_views, 1, 1)
+    _, V, A, D = objects[0].scores.shape if objects else (0, n_views, 1, 1)
     objectness = np.where(seed_segments >= 0, -1, 0).astype(np.int64)
     view_scores = np.zeros((V, M), np.float32)
     view_mask = np.zeros((V, M), bool)
@@ -70,14 +70,14 @@ def scene_targets(seeds: np.ndarray, seed_segments: np.ndarray, objects: list[Ob
     scores, widths, tols = (np.zeros((A, M, D), np.float32) for _ in range(3))
     # every object's label points in the camera frame, and which object / point each is
     cam_points = [o.points @ o.cam_T_obj[:3, :3].T + o.cam_T_obj[:3, 3] for o in objects]
-    if not objects or not sum(len(p) for p in cam_points):
-        return dict(objectness=objectness, view_scores=view_scores, view_mask=view_mask, views=best_view,
-                    valid=valid, scores=scores, widths=widths, tolerances=tols)
-    owner = np.concatenate([np.full(len(p), n) for n, p in enumerate(cam_points)])
-    index = np.concatenate([np.arange(len(p)) for p in cam_points])
-    dist, nearest = cKDTree(np.concatenate(cam_points)).query(seeds)
-    maps = [view_map(o.cam_T_obj[:3, :3].T, V, A) for o in objects]
-    for m in np.flatnonzero((dist <= match_radius) & (seed_segments >= 0)):
+    matched = np.zeros(0, np.int64)
+    if sum(len(p) for p in cam_points):
+        owner = np.concatenate([np.full(len(p), n) for n, p in enumerate(cam_points)])
+        index = np.concatenate([np.arange(len(p)) for p in cam_points])
+        dist, nearest = cKDTree(np.concatenate(cam_points)).query(seeds)
+        maps = [view_map(o.cam_T_obj[:3, :3].T, V, A) for o in objects]
+        matched = np.flatnonzero((dist <= match_radius) & (seed_segments >= 0))
+    for m in matched:
         o, p = owner[nearest[m]], index[nearest[m]]
         obj = objects[o]
         if obj.segment != seed_segments[m]:
