@@ -311,11 +311,12 @@ def effective_grasp_depth(cfg: ArmConfig, grasp_T, floor_z: float | None = None,
 
 
 def grasp_waypoints(cfg: ArmConfig, grasp_T, lift: float | None = None, *, opening_m: float | None = None,
-                    floor_z: float | None = None, flip: bool = False) -> dict[str, np.ndarray]:
+                    floor_z: float | None = None, flip: bool = False, depth: float | None = None
+                    ) -> dict[str, np.ndarray]:
     """ee_link poses (4x4, base frame) of one grasp: ``pregrasp``, ``grasp``, ``lift``.
 
     ``grasp_T`` = base_T_grasp (grasp-frame axes: +z approach, +x closing, origin on the seen surface).
-    * grasp: the fingertips ``grasp_depth`` past the surface along the approach (see
+    * grasp: the fingertips ``depth`` (default ``grasp_depth``) past the surface along the approach (see
       :func:`effective_grasp_depth` for ``floor_z``), so ee_link sits ``tcp_offset`` behind them:
       ``p + (depth - tcp) * approach``; ``tcp`` at ``opening_m`` (default: fully open).
     * pregrasp: ``pregrasp_distance`` back from the grasp pose along -approach.
@@ -332,7 +333,7 @@ def grasp_waypoints(cfg: ArmConfig, grasp_T, lift: float | None = None, *, openi
         R = R @ np.diag([-1.0, -1.0, 1.0])
     a = R[:, 2]
     tcp = cfg.tcp_offset if opening_m is None else tcp_offset_at(cfg, opening_m)
-    depth = effective_grasp_depth(cfg, T, floor_z)
+    depth = effective_grasp_depth(cfg, T, floor_z, depth)
     R_ee = R @ cfg.grasp_R_ee
 
     def pose(pos):

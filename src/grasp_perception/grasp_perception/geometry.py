@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from .grasp import ImageGrasp, wrap_angle
+
 APPROACH_MODES = ("optical_axis", "viewing_ray")
 # camera_link (x forward, y left, z up) -> camera_color_optical_frame (x right, y down, z forward),
 # the rotation every RealSense driver publishes between the two (REP 103); the small sensor offset
@@ -143,6 +145,9 @@ class GraspPose6D:
     T: np.ndarray        # frame_T_grasp, 4x4
     width_m: float       # opening between the fingertips the grasp needs (no margin)
     depth_m: float       # camera z-depth used for the grasp point
+    # How far past the grasp point the fingertips go along the approach, when the model predicts it (the
+    # 6-DoF network's approach depth); None: the executor's own grasp_depth.
+    approach_depth_m: float | None = None
 
     @property
     def position(self) -> np.ndarray:
@@ -158,7 +163,7 @@ class GraspPose6D:
 
     def transformed(self, a_T_frame: np.ndarray) -> "GraspPose6D":
         """The same grasp expressed in frame ``a`` (``a_T_frame`` maps this pose's frame into ``a``)."""
-        return GraspPose6D(np.asarray(a_T_frame, float) @ self.T, self.width_m, self.depth_m)
+        return GraspPose6D(np.asarray(a_T_frame, float) @ self.T, self.width_m, self.depth_m, self.approach_depth_m)
 
 
 def grasp_depth_at(depth_image: np.ndarray, u: float, v: float, window: int = 5) -> float | None:
@@ -255,3 +260,18 @@ def image_grasp_to_camera_pose(u: float, v: float, angle: float, width_px: float
     if math.isnan(z[0]):
         raise ValueError(f"{caller}: depth_image has no valid depth within {window}x{window} px of (u={u}, v={v})")
     return GraspPose6D(T[0], float(width_m[0]), float(z[0]))
+
+
+def camera_pose_to_image_grasp(pose: GraspPose6D, intrinsics: CameraIntrinsics, quality: float = 1.0,
+                               jaw_ratio: float = 0.5) -> ImageGrasp:
+    """The image grasp a camera-frame 6-DoF grasp looks like (the inverse of :func:`image_grasp_to_camera_pose`
+    for a grasp that approaches along the optical axis): the projected grasp point, the on-screen direction and
+    length of the projected opening, a jaw ``jaw_ratio`` of it. For overlays and the message's pixel fields of
+    grasps that did not come from an image (6-DoF models); a grasp whose opening points at the camera has a
+    zero width on screen."""
+    p, x = pose.position, pose.closing
+    ends = intrinsics.project(np.stack([p - 0.5 * pose.width_m * x, p + 0.5 * pose.width_m * x]))
+    (u, v), (du, dv) = intrinsics.project(p), ends[1] - ends[0]
+    width = float(np.hypot(du, dv))
+    angle = wrap_angle(math.atan2(-dv, du)) if width > 1e-9 else 0.0   # on screen the opening is (cos a, -sin a)
+    return ImageGrasp(float(u), float(v), float(angle), width, jaw_ratio * width, float(quality))

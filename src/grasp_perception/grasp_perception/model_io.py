@@ -9,6 +9,8 @@ A model directory looks like::
 ``load_model(path)`` accepts the directory, the ``.safetensors`` file or the card, builds the
 network named in the card and loads the weights strictly, so any node or tool can run any model
 without code changes. A card that does not match its weights is an error naming both files.
+A card with ``kind: point_cloud`` is a 6-DoF point-cloud model's (:class:`.pointcloud.model_card.PointCloudCard`);
+the same loader reads it and returns that card.
 
 Every card field is checked when the card is read (or built in code): a wrong name, type or value
 is a :class:`ModelFileError` naming the card, the field (``postprocess.min_distance``) and what was
@@ -42,6 +44,7 @@ from .datasets import CHANNELS, CROPS
 from .datasets.preprocessing import DEFAULT_NORMALISATION, NORMALISATIONS
 from .networks import available_networks, build_network, network_class
 from .networks.base import QUALITY_ACTIVATIONS
+from .pointcloud.model_card import KIND as POINT_CLOUD, PointCloudCard, PointCloudCardError
 from .postprocess import check_parameters
 
 CARD_NAME = "card.yaml"
@@ -279,7 +282,7 @@ def build_from_card(card: ModelCard) -> torch.nn.Module:
                          **card.arch_kwargs)
 
 
-def save_model(directory: str | Path, network: torch.nn.Module, card: ModelCard) -> Path:
+def save_model(directory: str | Path, network: torch.nn.Module, card: ModelCard | PointCloudCard) -> Path:
     """Write ``model.safetensors`` and ``card.yaml`` into ``directory`` (created if needed)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -354,22 +357,31 @@ def resolve_model_path(path: str | Path) -> tuple[Path, Path]:
     return card_path, weights_path
 
 
-def load_card(path: str | Path) -> ModelCard:
+def load_card(path: str | Path) -> ModelCard | PointCloudCard:
     card_path, _ = resolve_model_path(path)
     try:
         values = yaml.safe_load(card_path.read_text())
     except yaml.YAMLError as exc:
         raise ModelFileError(f"{card_path}: not valid YAML: {exc}") from exc
-    return ModelCard.from_dict(values, str(card_path))
+    if isinstance(values, dict) and values.get("kind", "image") not in ("image", POINT_CLOUD):
+        raise _bad(str(card_path), "kind", f"'image' (or absent) or {POINT_CLOUD!r}", values["kind"])
+    if isinstance(values, dict) and values.get("kind") == POINT_CLOUD:
+        try:
+            return PointCloudCard.from_dict(values, str(card_path))
+        except PointCloudCardError as exc:
+            raise ModelFileError(str(exc)) from None
+    return ModelCard.from_dict({k: v for k, v in values.items() if k != "kind"} if isinstance(values, dict)
+                               else values, str(card_path))
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelCard]:
+def load_model(path: str | Path, device: str | torch.device = "cpu"
+               ) -> tuple[torch.nn.Module, ModelCard | PointCloudCard]:
     """Build the network described by the card and load its safetensors weights (strict)."""
     card_path, weights_path = resolve_model_path(path)
     card = load_card(card_path)
     try:
-        network = build_from_card(card)
-    except ValueError as exc:
+        network = card.build() if isinstance(card, PointCloudCard) else build_from_card(card)
+    except (ValueError, TypeError) as exc:
         raise ModelFileError(f"{card_path}: cannot build the network it describes: {exc}") from exc
     try:
         state = load_file(str(weights_path), device="cpu")
@@ -387,10 +399,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
             details.append(f"unexpected tensors {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
         for k in wrong_shape[:5]:
             details.append(f"{k}: weights {tuple(state[k].shape)} vs card {tuple(expected[k].shape)}")
+        shape = "" if isinstance(card, PointCloudCard) else f"inputs={card.inputs}, n_bins={card.n_bins}, "
         raise ModelFileError(
             f"card {card_path} does not match weights {weights_path} "
-            f"(architecture={card.architecture}, inputs={card.inputs}, n_bins={card.n_bins}, "
-            f"arch_kwargs={card.arch_kwargs}): " + "; ".join(details))
+            f"(architecture={card.architecture}, {shape}arch_kwargs={card.arch_kwargs}): " + "; ".join(details))
     network.load_state_dict(state, strict=True)
     network.to(device).eval()
     return network, card

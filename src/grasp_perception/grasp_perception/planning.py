@@ -2,7 +2,9 @@
 
 ``GraspPlanner.plan`` is what ``/plan_grasp`` runs: network (``GraspPredictor``, preprocessing exactly
 as in training) -> image grasps -> workspace ROI -> 6-DoF pose in the camera frame (``geometry``) ->
-hand-eye transform -> workspace box in the base frame. It never raises on bad input: a
+hand-eye transform -> workspace box in the base frame. ``PointCloudPlanner`` does the same for a 6-DoF
+point-cloud model (cloud from the aligned depth -> 6-DoF poses -> the same filters); ``make_planner`` picks
+the one a model folder needs. It never raises on bad input: a
 :class:`PlanResult` with ``success=False`` says which check failed (no frame, stale frame, size or
 unit mismatch, no valid depth, nothing above ``min_quality``, nothing inside the workspace).
 """
@@ -14,7 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .geometry import APPROACH_MODES, CameraIntrinsics, GraspPose6D, camera_poses, is_rigid
+from .geometry import (APPROACH_MODES, CameraIntrinsics, GraspPose6D, camera_pose_to_image_grasp, camera_poses,
+                       is_rigid)
 from .grasp import ImageGrasp
 
 
@@ -89,6 +92,8 @@ class PlanResult:
 
 
 class GraspPlanner:
+    nothing_found = "the network found no grasp peak"   # why a plan with no candidate at all failed
+
     def __init__(self, predictor, config: PlannerConfig = PlannerConfig()):
         self.predictor = predictor
         self.config = config
@@ -133,18 +138,14 @@ class GraspPlanner:
         if not is_rigid(base_T_camera):
             return PlanResult(False, "the camera -> base transform is not a rigid 4x4 transform", stamp_ns=frame.stamp_ns)
         t0 = time.perf_counter()
-        pred = self.predictor.predict(frame.depth, rgb=frame.rgb, top_k=self.config.candidates,
-                                      level_table=self.config.level_table, intrinsics=frame.intrinsics,
-                                      region=self.config.workspace.roi)
+        try:
+            image_grasps, poses, stage_ms = self.candidates(frame)
+        except ValueError as exc:  # e.g. no valid depth inside the workspace ROI
+            return PlanResult(False, f"cannot plan on this frame: {exc}", stamp_ns=frame.stamp_ns)
         t1 = time.perf_counter()
         dropped: Counter = Counter()
         kept: list[PlannedGrasp] = []
-        grasps = pred.grasps
-        # Every candidate's pose in one batch (a few tens of rows), then the filters in rank order.
-        cam_T, width_m, z = camera_poses([g.u for g in grasps], [g.v for g in grasps], [g.angle for g in grasps],
-                                         [g.width for g in grasps], frame.depth, frame.intrinsics,
-                                         window=self.config.depth_window, approach=self.config.approach)
-        for i, g in enumerate(grasps):
+        for g, cam in zip(image_grasps, poses):
             if len(kept) >= max(1, max_grasps):
                 break
             if g.quality < min_quality:
@@ -153,10 +154,9 @@ class GraspPlanner:
             if not self.config.workspace.contains_pixel(g.u, g.v):
                 dropped["outside the workspace ROI"] += 1
                 continue
-            if np.isnan(z[i]):
+            if cam is None:
                 dropped["without valid depth at the grasp pixel"] += 1
                 continue
-            cam = GraspPose6D(cam_T[i], float(width_m[i]), float(z[i]))
             base = cam.transformed(base_T_camera)
             if not self.config.workspace.contains_point(base.position):
                 dropped["outside the workspace box"] += 1
@@ -165,13 +165,63 @@ class GraspPlanner:
         t2 = time.perf_counter()
         # Stages in ms: check (frame checks), preprocess (levelling included), network, postprocess, poses;
         # total = all of them.
-        timings = {"check": 1e3 * (t0 - t_start), **pred.timings_ms,
+        timings = {"check": 1e3 * (t0 - t_start), **stage_ms,
                    "poses": 1e3 * (t2 - t1), "total": 1e3 * (t2 - t_start)}
         if not kept:
             why = ", ".join(f"{n} {k}" for k, n in dropped.most_common()) or (
-                "the network found no grasp peak" + (f" in its window on the workspace ROI {self.config.workspace.roi}"
+                self.nothing_found + (f" in its window on the workspace ROI {self.config.workspace.roi}"
                                                      if self.config.workspace.roi else ""))
-            return PlanResult(False, f"no grasp left of {len(pred.grasps)} candidates: {why}", stamp_ns=frame.stamp_ns,
-                              timings_ms=timings, image_grasps=pred.grasps)
+            return PlanResult(False, f"no grasp left of {len(image_grasps)} candidates: {why}", stamp_ns=frame.stamp_ns,
+                              timings_ms=timings, image_grasps=image_grasps)
         return PlanResult(True, f"{len(kept)} grasp(s), best quality {kept[0].image.quality:.3f}", kept,
-                          frame.stamp_ns, timings, pred.grasps)
+                          frame.stamp_ns, timings, image_grasps)
+
+    def candidates(self, frame: CameraFrame) -> tuple[list[ImageGrasp], list[GraspPose6D | None], dict]:
+        """The network's ranked grasps on ``frame``: in the image, as optical-frame poses (None where the
+        grasp pixel has no valid depth), and the stage timings (ms)."""
+        pred = self.predictor.predict(frame.depth, rgb=frame.rgb, top_k=self.config.candidates,
+                                      level_table=self.config.level_table, intrinsics=frame.intrinsics,
+                                      region=self.config.workspace.roi)
+        grasps = pred.grasps
+        # Every candidate's pose in one batch (a few tens of rows).
+        cam_T, width_m, z = camera_poses([g.u for g in grasps], [g.v for g in grasps], [g.angle for g in grasps],
+                                         [g.width for g in grasps], frame.depth, frame.intrinsics,
+                                         window=self.config.depth_window, approach=self.config.approach)
+        poses = [None if np.isnan(z[i]) else GraspPose6D(cam_T[i], float(width_m[i]), float(z[i]))
+                 for i in range(len(grasps))]
+        return grasps, poses, pred.timings_ms
+
+
+class PointCloudPlanner(GraspPlanner):
+    """:class:`GraspPlanner` for a 6-DoF point-cloud model (:class:`.pointcloud.predict.GraspPredictor6D`):
+    the cloud comes from the aligned depth and intrinsics (only the workspace ROI's pixels, when one is set),
+    the network gives full 6-DoF poses with their approach depth, and their projections stand for them in
+    the image (overlays, the message's pixel fields). The checks and filters are the image planner's;
+    ``approach``, ``depth_window`` and ``level_table`` do not apply."""
+
+    nothing_found = "the network called no seed point graspable"
+
+    def candidates(self, frame: CameraFrame) -> tuple[list[ImageGrasp], list[GraspPose6D | None], dict]:
+        t0 = time.perf_counter()
+        depth, roi = frame.depth, self.config.workspace.roi
+        if roi is not None:
+            v, u = np.mgrid[0:depth.shape[0], 0:depth.shape[1]]
+            depth = np.where((u >= roi[0]) & (u <= roi[2]) & (v >= roi[1]) & (v <= roi[3]), depth, np.nan)
+        g = self.predictor.predict(depth, frame.intrinsics, top_k=self.config.candidates)
+        t1 = time.perf_counter()
+        poses = self.predictor.poses(g)
+        images = [camera_pose_to_image_grasp(p, frame.intrinsics, float(q)) for p, q in zip(poses, g.score.numpy())]
+        return images, poses, {"network": 1e3 * (t1 - t0), "postprocess": 1e3 * (time.perf_counter() - t1)}
+
+
+def make_planner(model, config: PlannerConfig = PlannerConfig(), **predictor_options) -> GraspPlanner:
+    """The planner for the model at ``model`` (a path, or ``default``): :class:`PointCloudPlanner` for a card
+    of ``kind: point_cloud``, else :class:`GraspPlanner` with ``inference.GraspPredictor(model,
+    **predictor_options)`` (device, backend, precision, input_size, threads)."""
+    from .inference import GraspPredictor
+    from .model_io import load_card
+    from .pointcloud.model_card import PointCloudCard
+    from .pointcloud.predict import GraspPredictor6D
+    if isinstance(load_card(model), PointCloudCard):
+        return PointCloudPlanner(GraspPredictor6D(model), config)
+    return GraspPlanner(GraspPredictor(model, **predictor_options), config)

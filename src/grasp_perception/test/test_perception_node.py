@@ -258,6 +258,40 @@ def test_plan_grasp_lands_on_the_simulated_object(ros, settings):
     assert not misses, misses
 
 
+def test_plan_grasp_runs_a_point_cloud_model_folder(ros, tmp_path):
+    """A 6-DoF model folder (card kind: point_cloud) through the same node and service: the cloud comes from
+    the aligned depth, the poses are the network's own (any approach), each with its approach depth in the
+    message, and the pixel fields are the grasp point's projection. The network is untrained (small sample
+    sizes, every seed made graspable): what is checked is the path, not the grasps' quality."""
+    import torch
+    from grasp_perception.model_io import save_model
+    from grasp_perception.pointcloud.predict import untrained
+    torch.manual_seed(0)
+    net, card = untrained((512, 256, 128, 64), n_points=4000, operation_seeds=64)
+    with torch.no_grad():
+        net.approach[-1].bias[1] += 100.0
+    model = save_model(tmp_path / "graspnet6dof-tiny", net, card)
+    camera = ros.sim_camera(TOP_DOWN)
+    cam_T_base = invert_transform(cell_setup.base_T_camera(TOP_DOWN))
+    with ros.perception(TOP_DOWN, model=str(model)) as perception:
+        wait_for_frames(perception)
+        r = ros.call(max_grasps=5, min_quality=-1e9)
+        timings = dict(perception.last_timings_ms)
+    assert r.success, r.message
+    assert len(r.grasps) == 5
+    for g in r.grasps:
+        assert g.pose.header.frame_id == BASE_FRAME
+        assert any(math.isclose(g.grasp_depth, d, abs_tol=1e-6) for d in (0.01, 0.02, 0.03, 0.04))
+        o = g.pose.pose.orientation
+        assert math.isclose(math.sqrt(o.x ** 2 + o.y ** 2 + o.z ** 2 + o.w ** 2), 1.0, abs_tol=1e-6)
+        p = np.array([g.pose.pose.position.x, g.pose.pose.position.y, g.pose.pose.position.z])
+        uv = camera.cell.intrinsics.project((cam_T_base @ np.append(p, 1.0))[:3])
+        assert np.hypot(uv[0] - g.center_u, uv[1] - g.center_v) < 1e-3
+        assert 0.0 <= g.width <= 0.1
+    print(f"\n6-DoF model through /plan_grasp (untrained, sample sizes 512/256/128/64, 4000 points): network "
+          f"{timings['network']:.0f} ms, total {timings['total']:.0f} ms")
+
+
 # ------------------------------------------------------------------------------------------ 2. bad input
 def assert_refused(response, *words):
     assert not response.success, f"expected a refusal mentioning {words}, got success: {response.message}"

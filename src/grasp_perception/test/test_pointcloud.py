@@ -225,7 +225,7 @@ def test_scene_targets_match_seeds_to_label_points_and_carry_their_grasps():
 
 def test_the_predictor_turns_a_depth_image_into_ranked_grasps_in_the_camera_frame():
     from grasp_perception.geometry import CameraIntrinsics
-    from grasp_perception.pointcloud.predict import GraspPredictor6D, depth_to_cloud, synthetic_tabletop
+    from grasp_perception.pointcloud.predict import GraspPredictor6D, depth_to_cloud, synthetic_tabletop, untrained
     K = CameraIntrinsics(160, 120, 150.0, 150.0, 80.0, 60.0)
     depth = synthetic_tabletop(K)
     depth[:10] = 0.0                                               # no return: never a point
@@ -235,10 +235,50 @@ def test_the_predictor_turns_a_depth_image_into_ranked_grasps_in_the_camera_fram
     with pytest.raises(ValueError, match="no valid pixel"):
         depth_to_cloud(np.zeros_like(depth), K, 10, np.random.default_rng(0))
     torch.manual_seed(0)
-    pred = GraspPredictor6D(GraspNet6DoF(sample_sizes=(256, 128, 64, 32)), n_points=3000, operation_seeds=40)
+    pred = GraspPredictor6D(untrained((256, 128, 64, 32), n_points=3000, operation_seeds=40))
     g = pred.predict(depth, K, top_k=10)
     assert len(g.t) <= 10 and torch.all(g.score[:-1] >= g.score[1:] - 0.1)   # ranked by score bins
     poses = pred.poses(g)
     for p in poses:
         assert np.allclose(p.T[:3, :3].T @ p.T[:3, :3], np.eye(3), atol=1e-5)
         assert 0.45 < p.depth_m < 0.65                              # seeds are points of this tabletop
+        assert np.isclose(p.approach_depth_m, [0.01, 0.02, 0.03, 0.04]).any()   # one of the network's depths
+
+
+def test_a_point_cloud_model_folder_round_trips_through_the_one_loader(tmp_path):
+    import yaml
+    from grasp_perception.model_io import ModelFileError, load_card, load_model, models_dir, save_model
+    from grasp_perception.pointcloud.model_card import PointCloudCard
+    from grasp_perception.pointcloud.predict import GraspPredictor6D, untrained
+    net, card = untrained((256, 128, 64, 32), n_points=3000, operation_seeds=40)
+    save_model(tmp_path / "m", net, card)
+    assert yaml.safe_load((tmp_path / "m" / "card.yaml").read_text())["kind"] == "point_cloud"
+    loaded, again = load_model(tmp_path / "m")
+    assert isinstance(again, PointCloudCard) and again.operation_seeds == 40 and loaded.sample_sizes == (256, 128, 64, 32)
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k])
+    # bad fields name the card and the field
+    values = yaml.safe_load((tmp_path / "m" / "card.yaml").read_text())
+    for change, field in (({"kind": "voxels"}, "kind"), ({"n_points": 100}, "n_points"),
+                          ({"arch_kwargs": {"radius": 1}}, "arch_kwargs.radius"),
+                          ({"operation_seeds": 0}, "operation_seeds"), ({"architecture": "pointnet"}, "architecture")):
+        (tmp_path / "m" / "card.yaml").write_text(yaml.safe_dump({**values, **change}))
+        with pytest.raises(ModelFileError, match=field.replace(".", r"\.")) as err:
+            load_card(tmp_path / "m")
+        assert "card.yaml" in str(err.value)
+    # weights of another size: the loader names both files
+    (tmp_path / "m" / "card.yaml").write_text(yaml.safe_dump({**values, "arch_kwargs": {"n_views": 100}}))
+    with pytest.raises(ModelFileError, match="does not match weights"):
+        load_model(tmp_path / "m")
+    # the 6-DoF predictor refuses an image model, saying which predictor runs it
+    with pytest.raises(ModelFileError, match="GraspPredictor"):
+        GraspPredictor6D(models_dir() / "ggcnn2-sim-v1")
+
+
+def test_a_camera_frame_grasp_projects_back_to_the_image_grasp_it_came_from():
+    from grasp_perception.geometry import CameraIntrinsics, camera_pose_to_image_grasp, image_grasp_to_camera_pose
+    K = CameraIntrinsics(640, 480, 615.0, 600.0, 319.5, 239.5)
+    depth = np.full((480, 640), 0.55, np.float32)
+    for u, v, angle, width in ((300.0, 200.0, 0.4, 50.0), (100.0, 400.0, -1.2, 80.0), (500.0, 50.0, 1.5, 20.0)):
+        g = camera_pose_to_image_grasp(image_grasp_to_camera_pose(u, v, angle, width, depth, K), K, 0.7)
+        assert np.allclose((g.u, g.v, g.angle, g.width, g.quality), (u, v, angle, width, 0.7), atol=1e-6)

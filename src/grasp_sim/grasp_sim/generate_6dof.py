@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import time
 import warnings
@@ -93,15 +94,19 @@ def scene_collisions(cell: SimCell, labels: ObjectGraspLabels, world_T_obj: np.n
     bad = np.zeros(labels.scores.shape, bool)
     idx, R, t, width, depth = world_grasps(labels, world_T_obj, params)
     g = params.gripper
-    reach = params.max_width / 2 + g.finger_width_m + g.base_depth_m + max(params.depths)  # gripper extent
     # a finger deeper than 2 cm into the table has met its upper layers already
     points = points[points[:, 2] > cell.table_z - 0.02]
-    for s in range(0, len(idx), CHUNK):  # grasps come point by point: a chunk is a few grasp points
-        sl = slice(s, s + CHUNK)
-        lo, hi = t[sl].min(0) - reach, t[sl].max(0) + reach
-        near = points[np.all((points > lo) & (points < hi), axis=1)]
-        collides, empty = gripper_checks(near, R[sl], t[sl], width[sl], depth[sl], params.gripper)
-        bad[tuple(idx[sl][collides | empty].T)] = True
+    # Grasps come point by point (argwhere order): each grasp point's grasps meet only the scene points within
+    # the gripper's reach of it, a sphere about a tenth of the box around a chunk of points.
+    starts = np.flatnonzero(np.r_[True, idx[1:, 0] != idx[:-1, 0]]) if len(idx) else np.zeros(0, int)
+    for s, e in zip(starts, np.r_[starts[1:], len(idx)]):
+        reach = math.hypot(width[s:e].max() / 2 + g.finger_width_m, g.height_m / 2,
+                           max(depth[s:e].max(), g.base_depth_m + g.finger_width_m))
+        near = points[np.sum((points - t[s]) ** 2, axis=1) < reach ** 2]
+        for c in range(s, e, CHUNK):
+            sl = slice(c, min(c + CHUNK, e))
+            collides, empty = gripper_checks(near, R[sl], t[sl], width[sl], depth[sl], g)
+            bad[tuple(idx[sl][collides | empty].T)] = True
     return bad
 
 

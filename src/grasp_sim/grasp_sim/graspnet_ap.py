@@ -55,19 +55,24 @@ def gripper_checks(points: np.ndarray, R: np.ndarray, t: np.ndarray, width: np.n
     ``R`` (G, 3, 3) frame_R_grasp (columns: closing, jaw, approach), ``t`` (G, 3) grasp points, ``width``
     and ``depth`` (G,) opening and fingertip depth past the grasp point, metres."""
     points, R, t = np.asarray(points, float), np.asarray(R, float), np.asarray(t, float)
-    G, N = len(t), len(points)
-    # every point in every grasp frame, (N, G, 3): one matrix product for all grasps (not G small ones)
-    q = (points @ R.transpose(1, 0, 2).reshape(3, 3 * G)).reshape(N, G, 3) - np.matmul(t[:, None, :], R)[:, 0]
-    x, y, z = q[..., 0], q[..., 1], q[..., 2]
-    half = np.asarray(width, float)[None, :] / 2
-    fw, base = gripper.finger_width_m, gripper.base_depth_m
-    jaw = np.abs(y) < gripper.height_m / 2
-    along_fingers = (z > -base) & (z < np.asarray(depth, float)[None, :])
-    left = jaw & along_fingers & (x > -(half + fw)) & (x < -half)
-    right = jaw & along_fingers & (x < half + fw) & (x > half)
-    palm = jaw & (z > -(base + fw)) & (z < -base) & (np.abs(x) < half + fw)
-    inner = jaw & along_fingers & (np.abs(x) <= half)
-    return np.any(left | right | palm, axis=0), inner.sum(axis=0) < gripper.empty_points
+    width, depth = np.asarray(width, float).reshape(-1), np.asarray(depth, float).reshape(-1)
+    G = len(t)
+    # Every gripper part lies within height_m / 2 of the grasp's jaw plane, so the jaw coordinate of every
+    # point in every grasp frame comes first (one matrix product, (N, G)); the other two coordinates are
+    # needed only for the (point, grasp) pairs inside that slab, a fraction of them.
+    jaw_axis = R[:, :, 1]
+    y = points @ jaw_axis.T - np.sum(t * jaw_axis, axis=1)
+    n, g = np.nonzero(np.abs(y) < gripper.height_m / 2)
+    d = points[n] - t[g]
+    x = np.abs(np.einsum("pc,pc->p", d, R[g, :, 0]))        # |closing coordinate|: the two fingers alike
+    z = np.einsum("pc,pc->p", d, R[g, :, 2])
+    half, fw, base = width[g] / 2, gripper.finger_width_m, gripper.base_depth_m
+    along_fingers = (z > -base) & (z < depth[g])
+    fingers = along_fingers & (x > half) & (x < half + fw)
+    palm = (z > -(base + fw)) & (z < -base) & (x < half + fw)
+    inner = along_fingers & (x <= half)
+    collides = np.bincount(g[fingers | palm], minlength=G) > 0
+    return collides, np.bincount(g[inner], minlength=G) < gripper.empty_points
 
 
 def required_friction(p1, n1, p2, n2):

@@ -168,7 +168,7 @@ class MoveItBackend:
         try:
             opening, too_wide = arms.approach_opening(cfg, grasp.width_m)
             candidates = [arms.grasp_waypoints(cfg, grasp.T, lift, opening_m=opening, floor_z=self._table_top,
-                                               flip=flip) for flip in (False, True)]
+                                               flip=flip, depth=grasp.approach_depth_m) for flip in (False, True)]
         except ValueError as exc:
             return ExecutionResult(False, False, f"invalid grasp: {exc}")
         if too_wide:

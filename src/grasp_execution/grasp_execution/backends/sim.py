@@ -2,8 +2,9 @@
 
 It does not execute grasps itself: it hands them to ``grasp_sim``'s arm executor (the one
 ``python -m grasp_sim.trials`` uses), so ROS sessions and the simulator's CLI run the same motions and
-the same success test (object height after the lift). The cell's executors are top-down: the grasp's
-approach becomes world -z, keeping its point, opening and closing direction.
+the same success test (object height after the lift). The grasp keeps its approach (up to
+``world_grasp.MAX_TILT_DEG`` from straight down; ``protocol.approach: vertical`` makes every approach world -z),
+point, opening, closing direction and, when the model predicted one, its approach depth.
 """
 from __future__ import annotations
 

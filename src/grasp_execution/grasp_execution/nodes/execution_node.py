@@ -70,11 +70,13 @@ class ExecutionNode(Node):
             T = pose_to_transform(g.pose.pose)
             if not (np.isfinite(g.width) and g.width >= 0):
                 raise ValueError(f"width must be >= 0 m, got {g.width}")
+            if not (np.isfinite(g.grasp_depth) and g.grasp_depth >= 0):
+                raise ValueError(f"grasp_depth must be >= 0 m (0 = this arm's default), got {g.grasp_depth}")
         except ValueError as exc:
             response.success, response.executed, response.message = False, False, f"invalid grasp: {exc}"
             response.lift_measured = float("nan")
             return response
-        result = self.backend.execute(GraspPose6D(T, float(g.width), float(g.depth)),
+        result = self.backend.execute(GraspPose6D(T, float(g.width), float(g.depth), float(g.grasp_depth) or None),
                                       float(request.lift_height) or self.lift)
         response.success, response.executed, response.message = result.success, result.executed, result.message
         response.lift_measured = result.lift_measured

@@ -145,6 +145,7 @@ def planned_grasp_to_msg(grasp, frame_id: str, stamp: Time):
     msg.pose.header.frame_id, msg.pose.header.stamp = frame_id, stamp
     msg.pose.pose = transform_to_pose(grasp.pose.T)
     msg.width = float(grasp.pose.width_m)
+    msg.grasp_depth = float(grasp.pose.approach_depth_m or 0.0)
     msg.quality = float(grasp.image.quality)
     msg.center_u, msg.center_v = float(grasp.image.u), float(grasp.image.v)
     msg.angle = float(grasp.image.angle)

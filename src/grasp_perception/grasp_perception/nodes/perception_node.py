@@ -28,9 +28,8 @@ from grasp_interfaces.srv import PlanGrasp
 
 from ..handeye import CalibrationError, load_calibration, link_T_optical
 from ..backends import BackendUnavailable
-from ..inference import GraspPredictor
 from ..model_io import ModelFileError
-from ..planning import CameraFrame, GraspPlanner, PlannerConfig, PlanResult, Workspace
+from ..planning import CameraFrame, PlannerConfig, PlanResult, Workspace, make_planner
 from ..sync import ApproximateTimeSync
 from ..visualise import depth_to_bgr, draw_grasps
 from . import StartupError, overrides, spin, topics
@@ -48,8 +47,9 @@ except ImportError:
     message_filters = None
 
 PARAMETERS = {  # name: (default, description)
-    "model": ("default", "model folder, its card/weights file, 'default' or the pointer file models/default"),
-    "device": ("cpu", "torch device: cpu, cuda, auto"),
+    "model": ("default", "model folder, its card/weights file, 'default' or the pointer file models/default; "
+                         "an image model or a 6-DoF point-cloud model (card kind: point_cloud)"),
+    "device": ("cpu", "torch device: cpu, cuda, auto (image models)"),
     "backend": ("torch", "inference runtime: torch (the reference), onnxruntime, openvino"),
     "precision": ("fp32", "fp32; bf16 (torch, openvino); int8 (onnxruntime, openvino: needs a calibrated export)"),
     "input_size": (0, "network input side in px (0 = the model card's)"),
@@ -100,21 +100,22 @@ class PerceptionNode(Node):
             self.declare_parameter(name, default)
         p = {name: self.get_parameter(name).value for name in PARAMETERS}
         self.base_frame = p["base_frame"]
-        try:
-            predictor = GraspPredictor(p["model"], device=p["device"], backend=p["backend"],
-                                       precision=p["precision"], input_size=int(p["input_size"]) or None,
-                                       threads=int(p["threads"]) or None)
+        workspace = Workspace(_list_or_none(p["workspace_roi"], 4, "workspace_roi"),
+                              _list_or_none(p["workspace_min"], 3, "workspace_min"),
+                              _list_or_none(p["workspace_max"], 3, "workspace_max"))
+        config = PlannerConfig(workspace=workspace, max_image_age_s=float(p["max_image_age_s"]),
+                               depth_window=int(p["depth_window"]), approach=p["approach"],
+                               candidates=int(p["candidates"]), level_table=bool(p["level_table"]))
+        try:  # an image model, or a 6-DoF point-cloud model (its card says kind: point_cloud)
+            self.planner = make_planner(p["model"], config, device=p["device"], backend=p["backend"],
+                                        precision=p["precision"], input_size=int(p["input_size"]) or None,
+                                        threads=int(p["threads"]) or None)
         except ModelFileError as exc:
             raise StartupError(f"perception: parameter 'model' = {p['model']!r}: {exc}") from exc
         except (BackendUnavailable, ValueError) as exc:
             raise StartupError(f"perception: parameters backend={p['backend']!r} precision={p['precision']!r} "
                                f"input_size={p['input_size']}: {exc}") from exc
-        workspace = Workspace(_list_or_none(p["workspace_roi"], 4, "workspace_roi"),
-                              _list_or_none(p["workspace_min"], 3, "workspace_min"),
-                              _list_or_none(p["workspace_max"], 3, "workspace_max"))
-        self.planner = GraspPlanner(predictor, PlannerConfig(
-            workspace=workspace, max_image_age_s=float(p["max_image_age_s"]), depth_window=int(p["depth_window"]),
-            approach=p["approach"], candidates=int(p["candidates"]), level_table=bool(p["level_table"])))
+        card = self.planner.predictor.card
         self._tracking_T_optical = link_T_optical(p["camera_link_to_optical_xyz"])
         self.calibration = None
         self.tf_buffer = None
@@ -179,7 +180,7 @@ class PerceptionNode(Node):
         self.srv = self.create_service(PlanGrasp, "/plan_grasp", self._on_plan_grasp,
                                        callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(
-            f"model {predictor.card.name} ({predictor.card.architecture}, {predictor.card.inputs}); grasps in "
+            f"model {card.name} ({card.architecture}, {card.inputs}); grasps in "
             f"{self.base_frame!r} via {'TF' if self.calibration is None else 'calibration ' + p['calibration']}; "
             f"listening on {', '.join(self._topic_names)}")
 

@@ -14,7 +14,7 @@ import torch
 from .graspnet6dof import GraspNet6DoF, graspnet_loss
 from .targets import ObjectLabels, scene_targets, to_tensors
 
-__all__ = ["read_object_labels", "scene_collision", "GraspDataset6D", "train_step"]
+__all__ = ["read_object_labels", "scene_collision", "GraspDataset6D", "loss_terms", "train_step"]
 
 
 def read_object_labels(path: str | Path) -> dict[str, np.ndarray]:
@@ -63,16 +63,24 @@ class GraspDataset6D:
         return {"cloud": cloud[pick], "segment": segment[pick], "objects": objects, "path": str(path)}
 
 
-def train_step(net: GraspNet6DoF, samples: list[dict], optimiser: torch.optim.Optimizer) -> dict:
-    """One step on a batch of samples: propose, targets for the proposed seeds, operate along the targets'
-    best views (teacher forcing), eq. 8, backward, step. Returns the loss terms as floats."""
+def _losses(net: GraspNet6DoF, samples: list[dict]) -> dict:
+    """Propose, targets for the proposed seeds, operate along the targets' best views (teacher forcing), eq. 8."""
     points = torch.from_numpy(np.stack([s["cloud"] for s in samples])).float()
     proposal = net.propose(points)
     seeds, index = proposal.seeds.detach().numpy(), proposal.seed_index.numpy()
     targets = to_tensors([scene_targets(seeds[b], s["segment"][index[b]], s["objects"], net.n_views)
                           for b, s in enumerate(samples)])
-    out = net.operate(points, proposal, views=targets.views)
-    losses = graspnet_loss(out, targets)
+    return graspnet_loss(net.operate(points, proposal, views=targets.views), targets)
+
+
+def loss_terms(net: GraspNet6DoF, samples: list[dict]) -> dict:
+    """The loss terms of a batch as floats, without a step (validation)."""
+    return {k: float(v.detach()) for k, v in _losses(net, samples).items()}
+
+
+def train_step(net: GraspNet6DoF, samples: list[dict], optimiser: torch.optim.Optimizer) -> dict:
+    """One step on a batch of samples (eq. 8, backward, step). Returns the loss terms as floats."""
+    losses = _losses(net, samples)
     optimiser.zero_grad()
     losses["total"].backward()
     optimiser.step()

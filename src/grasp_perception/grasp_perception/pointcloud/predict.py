@@ -9,16 +9,19 @@ seed set (the paper) and for OperationNet on the most graspable seeds only.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..geometry import CameraIntrinsics, GraspPose6D
 from .graspnet6dof import GraspNet6DoF, Grasps6D, decode
+from .model_card import PointCloudCard
 
-__all__ = ["depth_to_cloud", "GraspPredictor6D"]
+__all__ = ["depth_to_cloud", "GraspPredictor6D", "untrained"]
 
 
 def depth_to_cloud(depth: np.ndarray, intrinsics: CameraIntrinsics, n_points: int, rng: np.random.Generator,
@@ -35,14 +38,20 @@ def depth_to_cloud(depth: np.ndarray, intrinsics: CameraIntrinsics, n_points: in
 
 
 class GraspPredictor6D:
-    """``net`` on a depth image: ranked 6-DoF grasps in the camera's optical frame.
+    """A point-cloud model on a depth image: ranked 6-DoF grasps in the camera's optical frame.
 
-    ``operation_seeds``: OperationNet and ToleranceNet run on that many of the most graspable seeds (None:
-    all M, as the paper)."""
+    ``model``: a model folder (card ``kind: point_cloud``), its card or weights file, or a ``(network, card)``
+    pair. The card gives the cloud size and how many seeds OperationNet runs on (``operation_seeds``, the
+    most graspable ones; None: all M, as the paper)."""
 
-    def __init__(self, net: GraspNet6DoF, n_points: int = 20000, operation_seeds: int | None = 256, seed: int = 0):
-        self.net = net.eval()
-        self.n_points, self.operation_seeds = n_points, operation_seeds
+    def __init__(self, model: str | Path | tuple[GraspNet6DoF, PointCloudCard], seed: int = 0):
+        from ..model_io import ModelFileError, load_model
+        net, card = model if isinstance(model, tuple) else load_model(model)
+        if not isinstance(card, PointCloudCard):
+            raise ModelFileError(f"{model}: an image model ({card.architecture}); GraspPredictor6D runs point-cloud "
+                                 f"models (card kind: point_cloud): use inference.GraspPredictor")
+        self.net, self.card = net.eval(), card
+        self.n_points, self.operation_seeds = card.n_points, card.operation_seeds
         self.rng = np.random.default_rng(seed)
 
     @torch.no_grad()
@@ -56,13 +65,22 @@ class GraspPredictor6D:
 
     @staticmethod
     def poses(g: Grasps6D) -> list[GraspPose6D]:
-        """The grasps as :class:`GraspPose6D` (optical frame; ``depth_m`` = the grasp point's camera z)."""
+        """The grasps as :class:`GraspPose6D` (optical frame; ``depth_m`` = the grasp point's camera z,
+        ``approach_depth_m`` = the predicted fingertip depth past it)."""
         out = []
-        for R, t, w in zip(g.R.numpy(), g.t.numpy(), g.width.numpy()):
+        for R, t, w, d in zip(g.R.numpy(), g.t.numpy(), g.width.numpy(), g.depth.numpy()):
             T = np.eye(4)
             T[:3, :3], T[:3, 3] = R, t
-            out.append(GraspPose6D(T, float(w), float(t[2])))
+            out.append(GraspPose6D(T, float(w), float(t[2]), float(d)))
         return out
+
+
+def untrained(sample_sizes=(2048, 1024, 512, 256), n_points: int = 20000, operation_seeds: int | None = 256
+              ) -> tuple[GraspNet6DoF, PointCloudCard]:
+    """A randomly initialised network and its card (timings, tests)."""
+    card = PointCloudCard("graspnet6dof-untrained", "graspnet6dof", n_points,
+                          {"sample_sizes": list(sample_sizes)}, operation_seeds, notes="random weights")
+    return card.build(), card
 
 
 def synthetic_tabletop(K: CameraIntrinsics, height: float = 0.6, seed: int = 0) -> np.ndarray:
@@ -81,11 +99,11 @@ def benchmark(runs: int = 3, threads: int | None = None) -> str:
         torch.set_num_threads(threads)
     K = CameraIntrinsics(640, 480, 615.0, 615.0, 320.0, 240.0)
     depth = synthetic_tabletop(K)
-    net = GraspNet6DoF()
+    net, card = untrained()
     lines = [f"GraspNet6DoF, random weights, 20,000-point cloud, torch fp32, {torch.get_num_threads()} threads, "
              f"median of {runs} after one warm-up", "", "| OperationNet on | ms per plan |", "|---|---|"]
     for seeds in (None, 256):
-        pred = GraspPredictor6D(net, operation_seeds=seeds)
+        pred = GraspPredictor6D((net, dataclasses.replace(card, operation_seeds=seeds)))
         pred.predict(depth, K)
         times = []
         for _ in range(runs):
