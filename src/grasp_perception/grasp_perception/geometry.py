@@ -262,8 +262,17 @@ def image_grasp_to_camera_pose(u: float, v: float, angle: float, width_px: float
     return GraspPose6D(T[0], float(width_m[0]), float(z[0]))
 
 
+@dataclass(frozen=True)
+class PosedImageGrasp(ImageGrasp):
+    """An image grasp that stands for a 6-DoF grasp: its projection (:func:`camera_pose_to_image_grasp`),
+    carrying the optical-frame pose it came from, so code that ranks, filters or draws image grasps takes it
+    as one and code that maps grasps into the world uses the pose itself."""
+
+    camera_pose: GraspPose6D | None = None
+
+
 def camera_pose_to_image_grasp(pose: GraspPose6D, intrinsics: CameraIntrinsics, quality: float = 1.0,
-                               jaw_ratio: float = 0.5) -> ImageGrasp:
+                               jaw_ratio: float = 0.5) -> PosedImageGrasp:
     """The image grasp a camera-frame 6-DoF grasp looks like (the inverse of :func:`image_grasp_to_camera_pose`
     for a grasp that approaches along the optical axis): the projected grasp point, the on-screen direction and
     length of the projected opening, a jaw ``jaw_ratio`` of it. For overlays and the message's pixel fields of
@@ -274,4 +283,5 @@ def camera_pose_to_image_grasp(pose: GraspPose6D, intrinsics: CameraIntrinsics, 
     (u, v), (du, dv) = intrinsics.project(p), ends[1] - ends[0]
     width = float(np.hypot(du, dv))
     angle = wrap_angle(math.atan2(-dv, du)) if width > 1e-9 else 0.0   # on screen the opening is (cos a, -sin a)
-    return ImageGrasp(float(u), float(v), float(angle), width, jaw_ratio * width, float(quality))
+    return PosedImageGrasp(float(u), float(v), float(angle), width, jaw_ratio * width, float(quality),
+                           camera_pose=pose)

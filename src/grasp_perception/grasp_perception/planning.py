@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .geometry import (APPROACH_MODES, CameraIntrinsics, GraspPose6D, camera_pose_to_image_grasp, camera_poses,
-                       is_rigid)
+from .geometry import APPROACH_MODES, CameraIntrinsics, GraspPose6D, camera_poses, is_rigid
 from .grasp import ImageGrasp
 
 
@@ -207,11 +206,8 @@ class PointCloudPlanner(GraspPlanner):
         if roi is not None:
             v, u = np.mgrid[0:depth.shape[0], 0:depth.shape[1]]
             depth = np.where((u >= roi[0]) & (u <= roi[2]) & (v >= roi[1]) & (v <= roi[3]), depth, np.nan)
-        g = self.predictor.predict(depth, frame.intrinsics, top_k=self.config.candidates)
-        t1 = time.perf_counter()
-        poses = self.predictor.poses(g)
-        images = [camera_pose_to_image_grasp(p, frame.intrinsics, float(q)) for p, q in zip(poses, g.score.numpy())]
-        return images, poses, {"network": 1e3 * (t1 - t0), "postprocess": 1e3 * (time.perf_counter() - t1)}
+        grasps = self.predictor.image_grasps(depth, frame.intrinsics, top_k=self.config.candidates)
+        return grasps, [g.camera_pose for g in grasps], {"network": 1e3 * (time.perf_counter() - t0)}
 
 
 def make_planner(model, config: PlannerConfig = PlannerConfig(), **predictor_options) -> GraspPlanner:

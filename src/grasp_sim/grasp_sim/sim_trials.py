@@ -28,7 +28,7 @@ from .objects import ObjectSpec
 from .scene_geometry import scene_points, score_grasps, select_grasps
 from .seeds import DROP, HAND_EYE, VIEW, scene_seed, trial_seed
 from .settings import SimSettings
-from .world_grasp import image_grasp_to_world
+from .world_grasp import executable_grasp, image_grasp_to_world
 
 # The network sees what the perception node gives it: the table's slope removed (tilted views), as the
 # node's default (grasp_perception.planning.PlannerConfig.level_table).
@@ -36,16 +36,40 @@ LEVEL_TABLE = PlannerConfig().level_table
 
 
 def make_predictor(model: str, random_weights: int | None = None, backend: str = "torch", precision: str = "fp32"):
-    """A GraspPredictor for the model file; with ``random_weights`` the same network, untrained (a floor)."""
+    """A GraspPredictor for the model file (a :class:`PointCloudSimPredictor` for a 6-DoF point-cloud model);
+    with ``random_weights`` the same network, untrained (a floor)."""
     import torch
     from grasp_perception.inference import GraspPredictor
     from grasp_perception.model_io import build_from_card, load_card
+    from grasp_perception.pointcloud.model_card import PointCloudCard
+    from grasp_perception.pointcloud.predict import GraspPredictor6D
 
+    card = load_card(model)
+    if random_weights is not None:
+        torch.manual_seed(random_weights)
+    if isinstance(card, PointCloudCard):
+        return PointCloudSimPredictor(GraspPredictor6D(model if random_weights is None else (card.build(), card)))
     if random_weights is None:
         return GraspPredictor(model, device="cpu", backend=backend, precision=precision)
-    torch.manual_seed(random_weights)
-    card = load_card(model)
     return GraspPredictor((build_from_card(card).eval(), card), device="cpu", backend=backend, precision=precision)
+
+
+class PointCloudSimPredictor:
+    """A 6-DoF point-cloud model behind the image predictor's ``predict``, the call the trials make: its
+    grasps come as ``PosedImageGrasp`` (projection + pose), best first. ``dense`` changes nothing (the network
+    gives one grasp per graspable seed), nor ``level_table`` (a cloud keeps its geometry); ``rgb`` is unused."""
+
+    def __init__(self, predictor):
+        self.predictor, self.card = predictor, predictor.card
+
+    def predict(self, depth, rgb=None, top_k: int = 1, level_table: bool = False, dense: bool = False,
+                intrinsics=None, **_):
+        from grasp_perception.inference import Prediction
+        if intrinsics is None:
+            raise ValueError("a point-cloud model needs the camera intrinsics to build its cloud")
+        t0 = time.perf_counter()
+        grasps = self.predictor.image_grasps(depth, intrinsics, top_k)
+        return Prediction(grasps, [], (), timings_ms={"network": 1e3 * (time.perf_counter() - t0)})
 
 
 def make_trial_cell(objects: list[ObjectSpec], gripper: str, settings: SimSettings, seed: int) -> SimCell:
@@ -60,6 +84,8 @@ def world_grasp(obs, g, camera_pose: np.ndarray | None = None, approach: str = "
     with ``camera_pose`` (the calibration the robot believes; default the exact pose), approaching along the
     camera axis or vertically (``protocol.approach``)."""
     pose = obs.camera_pose if camera_pose is None else camera_pose
+    if getattr(g, "camera_pose", None) is not None:  # a 6-DoF model's grasp: its own pose and approach
+        return executable_grasp(g.camera_pose.transformed(pose), approach)
     return image_grasp_to_world(g.u, g.v, g.angle, g.width, obs.depth, obs.intrinsics, pose, approach=approach)
 
 
@@ -96,7 +122,11 @@ def approach_depth(cell: SimCell, obs, g, gripper: str) -> tuple[float | None, s
 
 
 def approach_depths(cell: SimCell, obs, grasps, gripper: str) -> list[tuple[float | None, str]]:
-    """:func:`approach_depth` of many image grasps, with one label search."""
+    """:func:`approach_depth` of many image grasps, with one label search. A 6-DoF model's grasp keeps the
+    depth it predicted (``predicted``), as the perception node passes it on."""
+    posed = [getattr(g, "camera_pose", None) for g in grasps]
+    if any(p is not None for p in posed):
+        return [(p.approach_depth_m, "predicted") for p in posed]
     if cell.settings.protocol.approach_depth != "label":
         return [(None, "fixed")] * len(grasps)
     found = label_approach_depths(obs.depth, obs.intrinsics, [g.u for g in grasps], [g.v for g in grasps],

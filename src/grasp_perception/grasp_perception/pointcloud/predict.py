@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..geometry import CameraIntrinsics, GraspPose6D
+from ..geometry import CameraIntrinsics, GraspPose6D, PosedImageGrasp, camera_pose_to_image_grasp
 from .graspnet6dof import GraspNet6DoF, Grasps6D, decode
 from .model_card import PointCloudCard
 
@@ -62,6 +62,13 @@ class GraspPredictor6D:
         if top_k is not None:
             g = Grasps6D(*(x[:top_k] for x in (g.R, g.t, g.width, g.depth, g.score, g.tolerance)))
         return g
+
+    def image_grasps(self, depth: np.ndarray, intrinsics: CameraIntrinsics, top_k: int | None = None
+                     ) -> list[PosedImageGrasp]:
+        """:meth:`predict` as image grasps that carry their 6-DoF pose (the projections stand for them in
+        overlays and messages; the quality is the predicted grasp score)."""
+        g = self.predict(depth, intrinsics, top_k)
+        return [camera_pose_to_image_grasp(p, intrinsics, float(q)) for p, q in zip(self.poses(g), g.score.numpy())]
 
     @staticmethod
     def poses(g: Grasps6D) -> list[GraspPose6D]:
