@@ -108,5 +108,9 @@ def test_bad_requests_are_refused(stack):
     g.grasp.pose.pose.orientation.w = 0.0  # a zero quaternion
     res = clients["/execute_grasp"].call(g)
     assert not res.executed and "invalid grasp" in res.message
+    g.grasp.pose.pose.orientation.w = 1.0
+    g.grasp.grasp_depth = -0.01  # fingertips short of the grasp point: refused, naming the field
+    res = clients["/execute_grasp"].call(g)
+    assert not res.executed and "grasp_depth" in res.message
     r = clients["/sim/reset_scene"].call(ResetScene.Request(object_name="no_such_object"))
     assert not r.success and "no_such_object" in r.message

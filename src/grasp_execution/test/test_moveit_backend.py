@@ -165,6 +165,9 @@ def test_top_down_waypoints(arm):
     # the ee approach axis points down and its finger axis is the grasp's closing axis
     np.testing.assert_allclose(R[:, cfg.approach_axis], [0, 0, -1], atol=1e-12)
     np.testing.assert_allclose(R[:, cfg.finger_axis], [1, 0, 0], atol=1e-12)
+    # a grasp that carries its own approach depth (a 6-DoF model's, Grasp.grasp_depth) is taken that deep
+    deep = grasp_waypoints(cfg, top_down((0.3, 0.0, 0.05)), 0.10, depth=cfg.grasp_depth + 0.01)
+    np.testing.assert_allclose(deep["grasp"][:3, 3], wp["grasp"][:3, 3] - [0, 0, 0.01], atol=1e-12)
 
 
 @pytest.mark.parametrize("arm", ["widowx", "kinova"])
