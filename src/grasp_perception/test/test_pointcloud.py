@@ -282,3 +282,15 @@ def test_a_camera_frame_grasp_projects_back_to_the_image_grasp_it_came_from():
     for u, v, angle, width in ((300.0, 200.0, 0.4, 50.0), (100.0, 400.0, -1.2, 80.0), (500.0, 50.0, 1.5, 20.0)):
         g = camera_pose_to_image_grasp(image_grasp_to_camera_pose(u, v, angle, width, depth, K), K, 0.7)
         assert np.allclose((g.u, g.v, g.angle, g.width, g.quality), (u, v, angle, width, 0.7), atol=1e-6)
+
+
+def test_the_block_ball_query_of_a_large_cloud_equals_the_full_query():
+    """Large clouds are queried block by block against the points near each block: the same indices as the
+    full query, including balls that hold fewer than k points and balls with no point (nearest point)."""
+    from grasp_perception.pointcloud import pointnet2 as pn
+    torch.manual_seed(0)
+    xyz = torch.rand(1, pn.LOCAL_MIN_POINTS + 500, 3) * torch.tensor([0.6, 0.45, 0.1])
+    centres = torch.cat([xyz[:, :300], torch.tensor([[[2.0, 2.0, 2.0], [-1.0, 0.2, 0.05]]])], dim=1)
+    for radius, k in ((0.04, 64), (0.01, 16), (0.1, 128)):
+        full = torch.cat([pn._first_in_ball(xyz, c, radius, k) for c in centres.split(pn.CHUNK, dim=1)], dim=1)
+        assert torch.equal(pn.ball_query(xyz, centres, radius, k), full)
