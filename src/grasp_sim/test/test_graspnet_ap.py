@@ -154,3 +154,15 @@ def test_a_scene_scored_from_a_detector_ranks_the_box_grasp_first_and_finds_the_
     box, ball, miss = gn["required_mu"]
     assert 0 <= box <= 0.2 and miss == INVALID and gn["empty"] == 1
     assert ball > 0 and gn["collision"] == 0  # scored: its contacts meet a curved surface off the equator
+
+
+def test_the_graspnet_eval_command_tables_a_model_on_the_benchmark_scenes(tmp_path):
+    from grasp_perception.model_io import models_dir
+    from grasp_sim.graspnet_eval import main
+    out = tmp_path / "gn.md"
+    assert main(["--model", str(models_dir() / "ggcnn2-sim-v1"), "--scenes", "1", "--sizes", "2", "--out", str(out),
+                 "--no-progress"]) == 0
+    row = [line for line in out.read_text().splitlines() if line.startswith("| `ggcnn2-sim-v1`")]
+    assert len(row) == 1
+    cells = [c.strip() for c in row[0].strip("|").split("|")]
+    assert cells[1:3] == ["2", "1"] and all(0.0 <= float(c) <= 100.0 for c in cells[3:6])
