@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from grasp_perception.geometry import GraspPose6D, camera_poses
 from grasp_perception.planning import PlannerConfig
 
 from .camera import DepthNoise, perturbed_pose, random_viewpoint
@@ -89,6 +90,24 @@ def world_grasp(obs, g, camera_pose: np.ndarray | None = None, approach: str = "
     return image_grasp_to_world(g.u, g.v, g.angle, g.width, obs.depth, obs.intrinsics, pose, approach=approach)
 
 
+def world_grasps(obs, grasps, approach: str = "camera") -> list:
+    """:func:`world_grasp` of many grasps with the exact camera pose, the image grasps' poses in one batch
+    (:func:`grasp_perception.geometry.camera_poses`); None for a grasp without one."""
+    image = [k for k, g in enumerate(grasps) if getattr(g, "camera_pose", None) is None]
+    T, width, z = camera_poses([grasps[k].u for k in image], [grasps[k].v for k in image],
+                               [grasps[k].angle for k in image], [grasps[k].width for k in image],
+                               obs.depth, obs.intrinsics)
+    cam = {k: None if np.isnan(z[i]) else GraspPose6D(T[i], float(width[i]), float(z[i])) for i, k in enumerate(image)}
+    out = []
+    for k, g in enumerate(grasps):
+        pose = cam[k] if k in cam else g.camera_pose
+        try:
+            out.append(None if pose is None else executable_grasp(pose.transformed(obs.camera_pose), approach))
+        except ValueError:  # not a grasp from above
+            out.append(None)
+    return out
+
+
 def set_viewpoint(cell: SimCell, seed: int) -> None:
     """With ``camera.viewpoints.random``, move the camera to PLGP's random viewpoint for ``seed``; else keep
     the cell's fixed camera."""
@@ -147,10 +166,8 @@ def graspnet_scene(cell: SimCell, obs, predictor, gripper: str) -> dict:
     cands = predictor.predict(obs.depth, rgb=obs.rgb, top_k=cfg.candidates, dense=True, level_table=LEVEL_TABLE,
                               intrinsics=obs.intrinsics).grasps
     lifted, R, t, scores = [], [], [], []
-    for g in cands:
-        try:
-            pose = world_grasp(obs, g, approach=cell.settings.protocol.approach)
-        except ValueError:
+    for g, pose in zip(cands, world_grasps(obs, cands, cell.settings.protocol.approach)):
+        if pose is None:
             continue  # no depth under it, or not a grasp from above: graspnetAPI never sees it either
         z = np.asarray(pose.approach)
         R.append(np.stack([pose.closing, np.cross(z, pose.closing), z], axis=1))
