@@ -5,8 +5,8 @@
 Writes into ``output_dir``: ``checkpoints/last.pt`` (resume with ``--resume``), ``model/`` (the model folder
 with the lowest validation loss: card ``kind: point_cloud`` + safetensors, loadable by ``model_io.load_model``
 and the perception node), ``history.json`` and ``curves.png``. The split is by scene (the views of a scene
-share its objects and their poses). ``train.max_minutes`` ends training at a wall-clock budget, after the
-epoch that crosses it, so a CPU run states what it spent.
+share its objects and their poses). ``train.max_minutes`` ends training at a wall-clock budget (mid-epoch: the
+epoch is validated and saved as far as it got, its ``steps`` recorded), so a CPU run states what it spent.
 """
 from __future__ import annotations
 
@@ -109,17 +109,24 @@ def train(cfg: Config6D, resume: bool = False, progress: bool = True) -> dict:
         losses = []
         bar = tqdm(range(0, len(order), bs), desc=f"epoch {epoch}/{cfg.train.epochs}", unit="batch",
                    disable=not progress)
+        budget_s = 60 * cfg.train.max_minutes
         for s in bar:
+            if budget_s and state["seconds"] + time.perf_counter() - t0 >= budget_s:
+                print(f"budget of {cfg.train.max_minutes:g} min reached after {len(losses)} steps of epoch {epoch}",
+                      flush=True)
+                break
             terms = train_step(net, [ds[int(i)] for i in order[s:s + bs]], opt)
             losses.append(terms["total"])
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        if not losses:
+            break
         net.eval()
         with torch.no_grad():
             val = [loss_terms(net, [ds[i]]) for i in val_idx]
         val_mean = {k: float(np.mean([v[k] for v in val])) for k in val[0]}
         state["seconds"] += time.perf_counter() - t0
         state["epoch"] = epoch
-        state["history"].append({"epoch": epoch, "train_loss": float(np.mean(losses)),
+        state["history"].append({"epoch": epoch, "steps": len(losses), "train_loss": float(np.mean(losses)),
                                  "val": {"loss": val_mean["total"], **{k: v for k, v in val_mean.items()
                                                                        if k != "total"}},
                                  "minutes": round(state["seconds"] / 60, 1)})
