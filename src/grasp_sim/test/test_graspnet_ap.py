@@ -156,6 +156,30 @@ def test_a_scene_scored_from_a_detector_ranks_the_box_grasp_first_and_finds_the_
     assert ball > 0 and gn["collision"] == 0  # scored: its contacts meet a curved surface off the equator
 
 
+def test_a_point_cloud_model_folder_is_scored_on_its_own_6dof_grasps(cell, tmp_path):
+    """make_predictor gives a point-cloud model folder the trials' predict; graspnet_scene scores its 6-DoF
+    grasps as they are (their own approach; the depth they predicted), not image grasps lifted through depth.
+    Untrained (every seed made graspable): the path is checked, not the figures."""
+    import torch
+    from grasp_perception.model_io import save_model
+    from grasp_perception.pointcloud.predict import untrained
+    from grasp_sim.sim_trials import PointCloudSimPredictor, approach_depths, graspnet_scene, make_predictor
+    torch.manual_seed(0)
+    net, card = untrained((512, 256, 128, 64), n_points=4000, operation_seeds=64)
+    with torch.no_grad():  # every seed graspable, approaching along the optical axis (down, for this camera)
+        net.approach[-1].bias[1] += 100.0
+        net.approach[-1].bias[2 + int(net.view_dirs[:, 2].argmax())] += 100.0
+    predictor = make_predictor(str(save_model(tmp_path / "g6", net, card)))
+    assert isinstance(predictor, PointCloudSimPredictor) and predictor.card.name == card.name
+    obs = cell.render()
+    grasps = predictor.predict(obs.depth, top_k=30, intrinsics=obs.intrinsics).grasps
+    assert 0 < len(grasps) <= 30 and all(g.camera_pose is not None for g in grasps)
+    assert {how for _, how in approach_depths(cell, obs, grasps, "floating")} == {"predicted"}
+    gn = graspnet_scene(cell, obs, predictor, "floating")
+    assert gn["candidates"] == 64 and gn["lifted"] == 64       # one grasp per operated seed, all from above
+    assert 0 < len(gn["required_mu"]) <= min(gn["after_nms"], 50)
+
+
 def test_the_graspnet_eval_command_tables_a_model_on_the_benchmark_scenes(tmp_path):
     from grasp_perception.model_io import models_dir
     from grasp_sim.graspnet_eval import main
