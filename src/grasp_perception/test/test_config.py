@@ -31,6 +31,17 @@ def test_every_shipped_training_config_loads_and_builds_its_network():
         names.add(cfg.name)
 
 
+def test_every_point_cloud_training_config_loads_and_builds_its_network():
+    from grasp_perception.pointcloud.model_card import PointCloudCard
+    from grasp_perception.pointcloud.train import load_config as load_6d
+    files = sorted((TRAIN / "pointcloud").glob("*.yaml"))
+    assert files
+    for f in files:
+        cfg = load_6d(f)
+        card = PointCloudCard(cfg.name, "graspnet6dof", cfg.data.n_points, dict(cfg.arch_kwargs), cfg.operation_seeds)
+        assert sum(p.numel() for p in card.build().parameters()) == 1_015_806   # the paper's sizes
+
+
 @pytest.mark.parametrize("name", ["ggcnn2_jacquard", "grconvnet_jacquard", "unet_jacquard"])
 def test_gaussian_maps_paper_recipes_are_the_papers_setting(name):
     cfg = load_config(TRAIN / f"{name}.yaml")

@@ -1,6 +1,7 @@
 """numpy <-> ROS message conversions (grasp_perception.nodes.conversions); needs rclpy and grasp_interfaces."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -233,11 +234,14 @@ def test_planned_grasp_to_msg_fills_every_field():
     assert stamp_to_ns(msg.pose.header.stamp) == STAMP_NS
     np.testing.assert_allclose(pose_to_transform(msg.pose.pose), g.pose.T, atol=1e-7)
     expected = {"width": 0.045, "quality": 0.875, "center_u": 321.25, "center_v": 200.5, "angle": 0.35,
-                "width_px": 48.5, "jaw_px": 24.25, "depth": 0.57}
+                "width_px": 48.5, "jaw_px": 24.25, "depth": 0.57, "grasp_depth": 0.0}
     fields = set(Grasp.get_fields_and_field_types())
     assert fields == set(expected) | {"pose"}, "Grasp.msg gained a field this test (and the converter) must cover"
     for name, value in expected.items():
         assert getattr(msg, name) == pytest.approx(value, rel=1e-6), name
+    # a 6-DoF model's grasp carries its predicted approach depth; an image model's leaves 0 (the executor's)
+    deep = dataclasses.replace(g, pose=dataclasses.replace(g.pose, approach_depth_m=0.03))
+    assert planned_grasp_to_msg(deep, "base_link", _stamp()).grasp_depth == pytest.approx(0.03)
 
 
 def test_planned_grasp_to_msg_survives_serialisation():

@@ -1,6 +1,6 @@
 """Train the 6-DoF point-cloud network on the simulated cell's data (``python -m grasp_sim.generate_6dof``).
 
-    python -m grasp_perception.pointcloud.train --config config/train/graspnet6dof_sim.yaml
+    python -m grasp_perception.pointcloud.train --config config/train/pointcloud/graspnet6dof_sim.yaml
 
 Writes into ``output_dir``: ``checkpoints/last.pt`` (resume with ``--resume``), ``model/`` (the model folder
 with the lowest validation loss: card ``kind: point_cloud`` + safetensors, loadable by ``model_io.load_model``
