@@ -34,6 +34,9 @@ class ModelConfig:
     inputs: str = "depth"                 # depth | rgb | rgbd
     n_bins: int = 1                       # angle bins (1, 3, 18 ...)
     kwargs: dict = field(default_factory=dict)  # extra network arguments (channel_size, dropout, ...)
+    # A model folder whose weights start the training (fine-tuning; "" = random initialisation). Its card must
+    # describe the same network (architecture, inputs, bins, options).
+    init_from: str = ""
 
 
 @dataclass

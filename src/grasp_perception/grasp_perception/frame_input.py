@@ -9,14 +9,13 @@ The buffer is overwritten by the next call: copy what you keep.
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from .datasets import CHANNELS, CROPS, GraspSample, InputInfo, prepare_geometry
 from .datasets.preprocessing import (DEFAULT_NORMALISATION, check_depth_metres, get_normalisation, inpaint_depth,
                                      invalid_depth)
 from .datasets.transforms import center_crop_origin, crop_matrix
-from .metric_scale import window_matrix
+from .metric_scale import warp_frame, window_matrix
 
 
 def support_plane_slope(depth: np.ndarray, inlier_m: float = 0.005, iterations: int = 3, points: int = 1200,
@@ -83,12 +82,7 @@ class FrameInput:
         if self.crop == "center" and (scale != 1.0 or centre is not None):
             top, left = center_crop_origin((h, w), s) if s <= min(h, w) else ((h - s) / 2, (w - s) / 2)
             matrix = window_matrix(scale, centre or (left + s / 2, top + s / 2), s)
-            # Nearest for depth: invalid pixels stay invalid (and are inpainted below) instead of being blended
-            # into their neighbours; outside the frame is invalid too.
-            d = cv2.warpAffine(depth, matrix, (s, s), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                               borderValue=float("nan"))
-            c = None if rgb is None else cv2.warpAffine(rgb, matrix, (s, s), flags=cv2.INTER_LINEAR,
-                                                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            d, c, _ = warp_frame(matrix, (s, s), depth, rgb)  # invalid depth stays invalid: inpainted below
             return d, c, InputInfo(matrix=matrix, original_shape=(h, w), input_size=s)
         if self.crop == "center":
             if s > h or s > w:

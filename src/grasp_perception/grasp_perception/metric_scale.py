@@ -68,3 +68,37 @@ def window_matrix(scale: float, centre: tuple[float, float], size: int) -> np.nd
     cu, cv = centre
     half = size / 2.0
     return np.array([[scale, 0.0, half - scale * cu], [0.0, scale, half - scale * cv]])
+
+
+def warp_frame(matrix: np.ndarray, size: tuple[int, int], depth: np.ndarray, rgb: np.ndarray | None = None,
+               labels: np.ndarray | None = None):
+    """``depth``, ``rgb`` and ``labels`` (an integer image: mask, segmentation) through the 2x3 ``matrix`` into a
+    ``size`` = (width, height) image: ``(depth, rgb, labels)``, None where not given.
+
+    Nearest for depth and labels: invalid depth stays invalid (to be inpainted later) instead of being blended
+    into its neighbours, and ids stay ids; outside the frame is invalid depth, black colour, label 0. Linear for
+    colour. The one place these rules live: the run-time window and the training data's rescale share them.
+    """
+    import cv2
+
+    d = cv2.warpAffine(np.asarray(depth, np.float32), matrix, size, flags=cv2.INTER_NEAREST,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=float("nan"))
+    c = None if rgb is None else cv2.warpAffine(rgb, matrix, size, flags=cv2.INTER_LINEAR,
+                                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    m = None
+    if labels is not None:
+        lab = np.asarray(labels)
+        m = cv2.warpAffine(lab.astype(np.int32) if lab.dtype == bool else lab, matrix, size, flags=cv2.INTER_NEAREST,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(lab.dtype)
+    return d, c, m
+
+
+def rescale_frame(scale: float, depth: np.ndarray, rgb: np.ndarray | None = None, labels=None):
+    """The whole frame resampled by ``scale`` (output px per input px, about the pixel origin, as
+    :func:`window_matrix`): ``(depth, rgb, labels, (width, height))``. The camera that would have taken it has
+    the intrinsics ``fx, fy, cx, cy`` times ``scale``."""
+    h, w = np.shape(depth)
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    matrix = np.array([[scale, 0.0, 0.0], [0.0, scale, 0.0]])
+    return (*warp_frame(matrix, size, depth, rgb, labels), size)
+

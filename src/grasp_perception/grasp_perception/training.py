@@ -29,7 +29,7 @@ from .datasets import collate_items
 from .evaluation import evaluate_network, format_table, merge_summaries
 from .inference import resolve_device
 from .heads import as_targets, head_of, make_loss
-from .model_io import ModelCard, build_from_card, save_model
+from .model_io import ModelCard, ModelFileError, build_from_card, load_model, save_model
 from .networks import count_parameters
 from .pixel_level import label_balance, pixel_level_targets
 
@@ -164,6 +164,22 @@ def prepare_head(cfg: ExperimentConfig, dataset, n_images: int = 200) -> dict:
                        f"eight-neighbourhood enhancement ({len(picks)} training images; PLGP: 1:1439 -> 1:317)"}
 
 
+def init_weights(network: torch.nn.Module, card: ModelCard, folder: str) -> None:
+    """Load the weights of the model folder ``folder`` (``model.init_from``) into ``network``, built from
+    ``card``: the two must describe the same network."""
+    try:
+        source, source_card = load_model(folder)
+    except (FileNotFoundError, ModelFileError) as exc:
+        raise ConfigError(f"model.init_from {folder!r}: {exc}") from None
+    fields = ("architecture", "inputs", "n_bins", "arch_kwargs")
+    differ = [f"{f}: {getattr(source_card, f, None)!r} there, {getattr(card, f)!r} here" for f in fields
+              if getattr(source_card, f, None) != getattr(card, f)]
+    if differ:
+        raise ConfigError(f"model.init_from {folder!r} is another network than this config's model "
+                          f"({'; '.join(differ)})")
+    network.load_state_dict(source.state_dict(), strict=True)
+
+
 def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) -> dict:
     """Run a whole training job; returns the final summary (also written to ``history.json``)."""
     device = resolve_device(cfg.train.device)
@@ -202,7 +218,10 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
         print(head_facts["summary"], flush=True)
         (out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))  # with the anchor box
     card = card_for(cfg)
-    network = build_from_card(card).to(device)
+    network = build_from_card(card)
+    if cfg.model.init_from and not resume:  # a resumed run has its own weights in the checkpoint
+        init_weights(network, card, cfg.model.init_from)
+    network = network.to(device)
     if ddp.is_main:
         print(f"{cfg.model.architecture}: {count_parameters(network):,} parameters, "
               f"{len(train_set)} train / {n_val} val images, device {device}, "

@@ -113,3 +113,32 @@ def test_ddp_with_two_cpu_processes(jacquard_root, tmp_path):
     # Validation merged both ranks' shards: all 8 images counted once.
     assert history["history"][-1]["val"]["n_images"] == 8
     load_model(out / "model")
+
+
+def test_init_from_fine_tunes_a_model_folder(jacquard_root, tmp_path):
+    """model.init_from starts training from a folder's weights (here the default model's): after one step at a
+    tiny learning rate the saved model is still that model, not a fresh initialisation."""
+    from grasp_perception.model_io import default_model_path
+
+    source, source_card = load_model(default_model_path())
+    overrides = [f"model.architecture={source_card.architecture}", f"model.inputs={source_card.inputs}",
+                 f"model.n_bins={source_card.n_bins}", f"model.init_from={default_model_path()}",
+                 "data.limit=2", "train.epochs=1", "train.batches_per_epoch=1", "optim.batch_size=2",
+                 "optim.lr=0.0000001", "data.input_size=64"]
+    train(_cfg(jacquard_root, tmp_path / "tuned", *overrides), progress=False)
+    tuned, _ = load_model(tmp_path / "tuned" / "model")
+    diffs = [float((a - b).abs().max()) for a, b in zip(tuned.state_dict().values(), source.state_dict().values())]
+    assert max(diffs) < 1e-4, f"the fine-tuned weights moved away from model.init_from: {max(diffs)}"
+
+
+def test_init_from_another_network_is_an_error_naming_the_setting(jacquard_root, tmp_path):
+    from grasp_perception.config import ConfigError
+    from grasp_perception.model_io import default_model_path
+
+    other = _cfg(jacquard_root, tmp_path / "a", "model.inputs=depth", "model.n_bins=3",
+                 f"model.init_from={default_model_path()}", "data.limit=2", "train.epochs=1")
+    with pytest.raises(ConfigError, match=r"model.init_from .*inputs: 'rgbd' there, 'depth' here"):
+        train(other, progress=False)
+    missing = _cfg(jacquard_root, tmp_path / "b", f"model.init_from={tmp_path / 'nowhere'}", "data.limit=2")
+    with pytest.raises(ConfigError, match="model.init_from .*nowhere"):
+        train(missing, progress=False)

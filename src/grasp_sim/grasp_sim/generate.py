@@ -19,6 +19,14 @@ centre); each view is one image index, images ``k*V .. k*V+V-1`` being the views
 its labels approach along that view's optical axis, as PLGP's do. ``--scenes`` counts images.
 ``DIR/camera_poses.jsonl`` holds the camera pose (world_T_optical) of every written image.
 
+Cameras: by default every image comes from the sim config's camera (resolution, height). ``--camera-heights LO HI``
+draws each image's camera height uniformly in [LO, HI] m (the viewpoint offsets scale with it, so the tilt
+range stays PLGP's) and ``--resolutions 640x480 1280x720`` draws its frame size. Every frame is then resampled
+to the dataset's one metric scale (the reference camera's, ``metres_per_pixel`` in generation.json) with the
+same rule the predictor applies at run time (``grasp_perception.metric_scale``), and labelled there, so a model
+trained on it learns one scale and sees the depth noise, dropout and resampling of many cameras. Each image's
+camera (height, resolution, the rescale and the written image's intrinsics) is in ``camera_poses.jsonl``.
+
 Layout (``JacquardSource(DIR)`` reads it; its object id is the folder name, so object-wise splits
 work)::
 
@@ -52,6 +60,9 @@ import numpy as np
 from grasp_perception.datasets.jacquard import parse_jacquard_grasps, write_jacquard_scene
 from tqdm import tqdm
 
+from grasp_perception.geometry import CameraIntrinsics
+from grasp_perception.metric_scale import input_scale, rescale_frame
+
 from .camera import DepthNoise, random_viewpoint
 from .label_depth import label_gripper
 from .labels import LabelParams, generate_labels, subsample
@@ -67,7 +78,8 @@ _GRASPS_SUFFIX = "_grasps.txt"
 _PART = ".part"  # in-flight files: JacquardSource only indexes names ending in _grasps.txt
 # Arguments that define what scene i is: a resumed run must use the same ones.
 _DATASET_ARGS = ("objects", "family", "seed", "pool_size", "max_objects", "max_extent", "max_grasps_per_scene",
-                 "camera_height", "stride", "gripper", "sim_config", "sim_scene_settings")
+                 "camera_height", "camera_heights", "resolutions", "stride", "gripper", "sim_config",
+                 "sim_scene_settings")
 
 
 def scene_settings(settings: SimSettings) -> dict:
@@ -129,24 +141,65 @@ def grasps_path(out: Path, index: int, object_id: str) -> Path:
     return out / object_id / f"{index}_{object_id}{_GRASPS_SUFFIX}"
 
 
+def reference_metres_per_pixel(settings: SimSettings, camera_height: float | None) -> float:
+    """The dataset's metric scale on the tray: the sim config's camera (or ``camera_height``) over its focal
+    length. Training records it in the model card so that the predictor can bring other cameras to it."""
+    k = settings.camera.camera_intrinsics()
+    height = settings.camera.height if camera_height is None else camera_height
+    return height / (0.5 * (k.fx + k.fy))
+
+
+def image_camera(seed: int, index: int, base_height: float, camera_heights, resolutions) -> tuple[float, tuple]:
+    """(height m, (width, height) px) of image ``index``'s camera, from (seed, index) only: drawn from
+    ``camera_heights`` (lo, hi) and ``resolutions`` where given, else ``base_height`` and None (the config's)."""
+    rng = np.random.default_rng([seed, index, 4])
+    height = float(rng.uniform(*camera_heights)) if camera_heights else base_height
+    size = tuple(resolutions[int(rng.integers(len(resolutions)))]) if resolutions else None
+    return height, size
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> (640, 480)."""
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--resolutions: {text!r} is not WIDTHxHEIGHT (e.g. 1280x720)") from None
+    if w < 64 or h < 64:
+        raise ValueError(f"--resolutions: {text!r} is smaller than 64x64 px")
+    return w, h
+
+
 # ----------------------------------------------------------------------------------------- worker
 class SceneGenerator:
     """One SimCell (built once) that turns scene indices into Jacquard scenes under ``out``."""
 
     def __init__(self, pool: list[ObjectSpec], out: str | Path, *, seed: int, max_objects: int,
                  max_grasps: int, camera_height: float | None, stride: int, sim_config: str | None = None,
-                 gripper: str = "floating"):
+                 gripper: str = "floating", camera_heights=None, resolutions=None):
         self.pool, self.out = pool, Path(out)
         self.seed, self.max_objects, self.max_grasps = seed, max_objects, max_grasps
-        settings = load_sim_settings(sim_config)
-        # seed=None: every reset below is seeded per scene, so the cell's own generator is never used
+        self.settings = settings = load_sim_settings(sim_config)
         self.camera_height = settings.camera.height if camera_height is None else camera_height
-        self.cell = SimCell(pool, seed=None, settings=settings, camera_height=camera_height,
-                            depth_noise=DepthNoise.from_settings(dataclasses.replace(settings.camera.depth_noise,
-                                                                                     enabled=True)))
+        self.camera_heights, self.resolutions = camera_heights, resolutions
+        self.reference_mpp = reference_metres_per_pixel(settings, camera_height)
+        self._cells: dict[tuple | None, SimCell] = {}
+        self.cell = self._cell(None)
         self.gripper = label_gripper(settings, gripper)
         self.params = LabelParams(stride_px=stride)
         self.tmp = Path(tempfile.mkdtemp(prefix="grasp_sim_generate_"))
+
+    def _cell(self, size: tuple | None) -> SimCell:
+        """The cell rendering frames of ``size`` (None: the config's), built on first use: a cell's renderer
+        has one frame size. Its physics is the same, so a scene drops the same way in every cell."""
+        if size not in self._cells:
+            cam = self.settings.camera
+            intrinsics = None if size is None else getattr(CameraIntrinsics, cam.intrinsics)(*size)
+            # seed=None: every reset below is seeded per scene, so the cell's own generator is never used
+            self._cells[size] = SimCell(self.pool, intrinsics, seed=None, settings=self.settings,
+                                        camera_height=self.camera_height,
+                                        depth_noise=DepthNoise.from_settings(
+                                            dataclasses.replace(cam.depth_noise, enabled=True)))
+        return self._cells[size]
 
     def run(self, index: int) -> dict:
         t0 = time.perf_counter()
@@ -154,32 +207,44 @@ class SceneGenerator:
         idx = scene_objects(self.seed, scene, len(self.pool), self.max_objects)
         names = [self.pool[k].name for k in idx]
         object_id = scene_object_id(scene, names)
-        vp = self.cell.settings.camera.viewpoints
-        if vp.random:  # PLGP's random viewpoint of this view
-            self.cell.set_camera_pose(random_viewpoint(self.camera_height, vp.max_offset,
-                                                       np.random.default_rng([self.seed, scene, view, 3])))
+        height, size = image_camera(self.seed, index, self.camera_height, self.camera_heights, self.resolutions)
+        cell = self._cell(size)
+        vp = self.settings.camera.viewpoints
+        varied = self.camera_heights is not None
+        if vp.random or varied:  # PLGP's random viewpoint of this view (the same tilt range at any height)
+            offset = vp.max_offset * height / self.settings.camera.height if vp.random else 0.0
+            cell.set_camera_pose(random_viewpoint(height, offset, np.random.default_rng([self.seed, scene, view, 3])))
         reset_seed = int(np.random.SeedSequence([self.seed, scene, 2]).generate_state(1)[0])
         with warnings.catch_warnings():  # a slow settle is counted, not printed over the progress bar
             warnings.simplefilter("ignore")
-            self.cell.reset(idx, seed=reset_seed)
-        obs = self.cell.render()
+            cell.reset(idx, seed=reset_seed)
+        obs = cell.render()
         seg = obs.segmentation
         ids = np.where(seg >= 0, seg + 1, 0).astype(np.int32)  # labels want 0 = background
-        k = obs.intrinsics
-        result = generate_labels(obs.depth_clean, k.fx, k.fy, k.cx, k.cy, ids,
-                                 gripper=self.gripper, params=self.params)
+        rgb, depth_clean, depth, k = obs.rgb, obs.depth_clean, obs.depth, obs.intrinsics
+        camera = {"height": round(height, 4), "resolution": [k.width, k.height], "rescale": 1.0}
+        if varied or size is not None:
+            # to the dataset's one metric scale, as the predictor would bring this camera's frames
+            scale = input_scale(self.reference_mpp, depth, k.fx, k.fy)
+            if scale != 1.0:
+                depth_clean, rgb, ids, (w, h) = rescale_frame(scale, depth_clean, rgb, ids)
+                depth = rescale_frame(scale, depth)[0]
+                k = CameraIntrinsics(w, h, k.fx * scale, k.fy * scale, k.cx * scale, k.cy * scale)
+                camera["rescale"] = round(scale, 5)
+        camera["intrinsics"] = [round(x, 3) for x in (k.fx, k.fy, k.cx, k.cy)] + [k.width, k.height]
+        result = generate_labels(depth_clean, k.fx, k.fy, k.cx, k.cy, ids, gripper=self.gripper, params=self.params)
         grasps = subsample(result.grasps, self.max_grasps, np.random.default_rng([self.seed, index, 1]))
         record = {"index": index, "scene": scene, "view": view, "object_id": object_id, "objects": names,
-                  "camera_pose": np.round(obs.camera_pose, 6).tolist(), "dense_labels": len(result.grasps),
-                  "labels": len(grasps), "settled": bool(self.cell.last_settled), "written": bool(grasps)}
+                  "camera_pose": np.round(obs.camera_pose, 6).tolist(), "camera": camera,
+                  "dense_labels": len(result.grasps), "labels": len(grasps), "settled": bool(cell.last_settled),
+                  "written": bool(grasps)}
         if grasps:
-            self._write(index, object_id, obs, seg >= 0, grasps)
+            self._write(index, object_id, rgb, depth_clean, depth, ids > 0, grasps)
         record["seconds"] = time.perf_counter() - t0
         return record
 
-    def _write(self, index, object_id, obs, mask, grasps) -> None:
-        staged = write_jacquard_scene(self.tmp, str(index), object_id, obs.rgb, obs.depth_clean, obs.depth,
-                                      mask, grasps)
+    def _write(self, index, object_id, rgb, depth_clean, depth, mask, grasps) -> None:
+        staged = write_jacquard_scene(self.tmp, str(index), object_id, rgb, depth_clean, depth, mask, grasps)
         final = self.out / object_id
         final.mkdir(parents=True, exist_ok=True)
         # Images first, grasps last, each renamed into place whole: JacquardSource indexes a scene
@@ -192,7 +257,8 @@ class SceneGenerator:
             os.replace(part, final / src.name)
 
     def close(self) -> None:
-        self.cell.close()
+        for cell in self._cells.values():
+            cell.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -305,7 +371,8 @@ def generate(*, out, scenes: int, objects: str = "procedural", family: str = "wi
              seed: int = 0, pool_size: int = 200, max_objects: int = 1, max_extent: float | None = None,
              max_grasps_per_scene: int = 2000, camera_height: float | None = None, stride: int = 1,
              resume: bool = False, progress: bool = True, sim_config: str | None = None,
-             gripper: str = "floating") -> dict:
+             gripper: str = "floating", camera_heights: tuple[float, float] | None = None,
+             resolutions: list[tuple[int, int]] | None = None) -> dict:
     """Generate scenes ``start .. start + scenes - 1`` into ``out``; returns the generation.json content."""
     for name, value, low in (("--scenes", scenes, 1), ("--workers", workers, 1), ("--start", start, 0),
                              ("--max-objects", max_objects, 1), ("--max-grasps-per-scene", max_grasps_per_scene, 1),
@@ -314,6 +381,14 @@ def generate(*, out, scenes: int, objects: str = "procedural", family: str = "wi
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if camera_height is not None and not camera_height > 0:
         raise ValueError(f"--camera-height must be > 0 m, got {camera_height}")
+    if camera_heights is not None:
+        camera_heights = tuple(float(x) for x in camera_heights)
+        if len(camera_heights) != 2 or not 0 < camera_heights[0] <= camera_heights[1]:
+            raise ValueError(f"--camera-heights must be LO HI with 0 < LO <= HI (m), got {camera_heights}")
+    if resolutions is not None:
+        resolutions = [parse_resolution(r) if isinstance(r, str) else tuple(int(x) for x in r) for r in resolutions]
+        if not resolutions:
+            raise ValueError("--resolutions needs at least one WIDTHxHEIGHT")
     if gripper not in GRIPPER_NAMES:
         raise ValueError(f"--gripper must be one of {GRIPPER_NAMES}, got {gripper!r}")
     settings = load_sim_settings(sim_config)
@@ -321,7 +396,9 @@ def generate(*, out, scenes: int, objects: str = "procedural", family: str = "wi
     out = Path(out)
     args = {"out": str(out), "scenes": scenes, "objects": str(objects), "family": family, "workers": workers, "start": start,
             "seed": seed, "pool_size": pool_size, "max_objects": max_objects, "max_extent": max_extent,
-            "max_grasps_per_scene": max_grasps_per_scene, "camera_height": camera_height, "stride": stride,
+            "max_grasps_per_scene": max_grasps_per_scene, "camera_height": camera_height,
+            "camera_heights": list(camera_heights) if camera_heights else None,
+            "resolutions": [list(r) for r in resolutions] if resolutions else None, "stride": stride,
             "resume": resume, "gripper": gripper, "sim_config": sim_config,
             "sim_scene_settings": json.loads(json.dumps(scene_settings(settings)))}
     if objects != "procedural":  # the pool size of a mesh folder is what it holds
@@ -345,19 +422,16 @@ def generate(*, out, scenes: int, objects: str = "procedural", family: str = "wi
 
     present = {i for i in indices if grasps_path(out, i, object_id(i)).exists()}
     todo = [i for i in indices if i not in present and i not in no_label]
-    # The images' metric scale on the tray (camera height / focal length): training records it in the model card
-    # so that the predictor can bring other cameras to it (grasp_perception.metric_scale).
-    intrinsics = settings.camera.camera_intrinsics()
-    height = settings.camera.height if camera_height is None else camera_height
     status = {"status": "running", "args": args, "pool": {"size": len(pool), "names": names},
-              "metres_per_pixel": height / (0.5 * (intrinsics.fx + intrinsics.fy)),
+              "metres_per_pixel": reference_metres_per_pixel(settings, camera_height),
               "gripper": dataclasses.asdict(label_gripper(settings, gripper)),
               "label_params": dataclasses.asdict(LabelParams(stride_px=stride)),
               "versions": _versions()}
     _write_json(out / STATUS_FILE, status)
 
     kwargs = dict(seed=seed, max_objects=max_objects, max_grasps=max_grasps_per_scene,
-                  camera_height=camera_height, stride=stride, sim_config=sim_config, gripper=gripper)
+                  camera_height=camera_height, stride=stride, sim_config=sim_config, gripper=gripper,
+                  camera_heights=camera_heights, resolutions=resolutions)
     counts = {"requested": scenes, "written": 0, "already_present": len(present),
               "known_no_label": len(set(indices) & no_label), "skipped_no_label": 0, "unsettled": 0}
     labels = dense = 0
@@ -374,7 +448,8 @@ def generate(*, out, scenes: int, objects: str = "procedural", family: str = "wi
                 counts["written"] += 1
                 labels += r["labels"]
                 with open(out / CAMERA_FILE, "a") as cameras:  # world_T_optical of each written image
-                    cameras.write(json.dumps({k: r[k] for k in ("index", "scene", "view", "camera_pose")}) + "\n")
+                    cameras.write(json.dumps({k: r[k] for k in ("index", "scene", "view", "camera_pose",
+                                                                "camera")}) + "\n")
             else:
                 counts["skipped_no_label"] += 1
                 with open(no_label_path, "a") as skipped_log:  # so --resume does not retry it
@@ -448,6 +523,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-grasps-per-scene", type=int, default=2000, help="labels kept per scene (random subset)")
     p.add_argument("--camera-height", type=float, default=None,
                    help="camera height above the tray (m); default camera.height of --sim-config")
+    p.add_argument("--camera-heights", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="draw each image's camera height in [LO, HI] m; frames are rescaled to the reference "
+                        "camera's metric scale (--camera-height or the config's)")
+    p.add_argument("--resolutions", nargs="+", default=None, metavar="WxH",
+                   help="draw each image's frame size from these (e.g. 640x480 1280x720); default the config's")
     p.add_argument("--sim-config", default=None, metavar="PATH",
                    help="sim settings: a YAML file or a profile of config/sim (realistic, easy); default realistic")
     p.add_argument("--gripper", default="floating", choices=GRIPPER_NAMES,
@@ -466,7 +546,7 @@ def main(argv=None) -> int:
                            seed=a.seed, pool_size=a.pool_size, max_objects=a.max_objects, max_extent=a.max_extent,
                            max_grasps_per_scene=a.max_grasps_per_scene, camera_height=a.camera_height,
                            stride=a.stride, resume=a.resume, progress=not a.no_progress, sim_config=a.sim_config,
-                           gripper=a.gripper)
+                           gripper=a.gripper, camera_heights=a.camera_heights, resolutions=a.resolutions)
     except ValueError as exc:
         parser.error(str(exc))  # exits with status 2 and the usage line
     print(_summary(summary))

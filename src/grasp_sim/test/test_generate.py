@@ -184,3 +184,38 @@ def test_bad_arguments_name_the_parameter(tmp_path, capsys, extra, message):
         gen.main(["--out", str(tmp_path / "x"), "--scenes", "1", *COMMON, *extra])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_varied_cameras_are_rescaled_to_the_reference_scale(full, tmp_path):
+    """The same view from a 1280x720 camera at 0.75 m is written at the reference camera's metric scale: the
+    objects cover the same pixels as in the 640x480 frame at 0.6 m, and each image's camera is recorded."""
+    out, status = full
+    far = tmp_path / "far"
+    far_status = run(far, "--scenes", "1", "--camera-heights", "0.75", "0.75", "--resolutions", "1280x720")
+    assert far_status["metres_per_pixel"] == pytest.approx(status["metres_per_pixel"])
+    (record,) = [json.loads(line) for line in (far / gen.CAMERA_FILE).read_text().splitlines()]
+    cam = record["camera"]
+    assert cam["height"] == 0.75 and cam["resolution"] == [1280, 720]
+    # 0.75 m / 1230 px against 0.6 m / 615 px: about 0.625 (the surface depth is measured, as at run time)
+    assert cam["rescale"] == pytest.approx(0.625, abs=0.03)
+    w, h = cam["intrinsics"][4:]
+    near = JacquardSource(out).load(0)
+    scaled = JacquardSource(far).load(0)
+    assert scaled.depth.shape == (h, w) == (round(720 * cam["rescale"]), round(1280 * cam["rescale"]))
+    assert scaled.mask.sum() == pytest.approx(near.mask.sum(), rel=0.12)
+    near_w = np.median([g.width for g in near.grasps])
+    assert np.median([g.width for g in scaled.grasps]) == pytest.approx(near_w, rel=0.15)  # openings in px agree
+    # the default camera's records say it was not rescaled
+    first = json.loads((out / gen.CAMERA_FILE).read_text().splitlines()[0])
+    assert first["camera"]["rescale"] == 1.0 and first["camera"]["resolution"] == [640, 480]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--camera-heights", "0.8", "0.5"], "--camera-heights"),
+    (["--resolutions", "1280by720"], "1280by720"),
+])
+def test_bad_camera_variation_names_the_parameter(tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as exc:
+        gen.main(["--out", str(tmp_path / "x"), "--scenes", "1", *COMMON, *extra])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
