@@ -27,11 +27,8 @@ Format 2 (this code) differs from format 1 in two fields, which reading a format
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import os
-import types
-import typing
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
@@ -39,21 +36,19 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
+from .card_checks import ModelFileError, check_fields, check_network_options, required_fields
+from .card_checks import bad as _bad
 from .config import ConfigError, PostprocessConfig, build_dataclass
 from .datasets import CHANNELS, CROPS
 from .datasets.preprocessing import DEFAULT_NORMALISATION, NORMALISATIONS
 from .networks import available_networks, build_network, network_class
 from .networks.base import QUALITY_ACTIVATIONS
-from .pointcloud.model_card import KIND as POINT_CLOUD, PointCloudCard, PointCloudCardError
+from .pointcloud.model_card import KIND as POINT_CLOUD, PointCloudCard
 from .postprocess import check_parameters
 
 CARD_NAME = "card.yaml"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 2
-
-
-class ModelFileError(ValueError):
-    """A model directory, card or weights file is missing, malformed or inconsistent."""
 
 
 @dataclass
@@ -102,18 +97,8 @@ class ModelCard:
 
     @staticmethod
     def from_dict(values: dict, source: str) -> "ModelCard":
-        if not isinstance(values, dict):
-            raise ModelFileError(f"{source}: a model card must be a YAML mapping")
-        names = {f.name for f in dataclasses.fields(ModelCard)}
         # format_version has a default for cards built in code; a file must say which format it is.
-        required = {f.name for f in dataclasses.fields(ModelCard)
-                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
-        missing = sorted((required | {"format_version"}) - set(values))
-        if missing:
-            raise ModelFileError(f"{source}: missing field(s) {missing}")
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ModelFileError(f"{source}: unknown field(s) {unknown}; expected some of {sorted(names)}")
+        check_fields(values, ModelCard, source, required_fields(ModelCard) | {"format_version"})
         version = values["format_version"]
         _check_version(version, source)
         if version == 1:
@@ -122,10 +107,6 @@ class ModelCard:
             raise ModelFileError(f"{source}: arch_kwargs.quality_activation is missing: a format-{version} card "
                                  f"states the quality activation, one of {list(QUALITY_ACTIVATIONS)}")
         return ModelCard(**values, source=source)
-
-
-def _bad(source: str, path: str, expected: str, value) -> ModelFileError:
-    return ModelFileError(f"{source}: {path} must be {expected}, got {value!r}")
 
 
 def _check_version(version, source: str) -> None:
@@ -223,58 +204,13 @@ def _postprocess(value, source: str) -> PostprocessConfig:
 
 def _arch_kwargs(architecture: str, kwargs, source: str) -> dict:
     """Checked network options: names the class accepts, values of its annotated types."""
-    if not isinstance(kwargs, dict):
-        raise _bad(source, "arch_kwargs", "a mapping of network options", kwargs)
-    cls = network_class(architecture)
     # As build_network: every constructor argument except the two the card has its own fields for.
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "in_channels", "n_bins"}
-    unknown = sorted(set(kwargs) - accepted)
-    if unknown:
-        raise ModelFileError(f"{source}: arch_kwargs.{unknown[0]} is not an option of network {architecture!r}; "
-                             f"expected some of {sorted(accepted)}")
-    hints = typing.get_type_hints(cls.__init__)
-    for name, value in kwargs.items():
-        if name in hints and not _matches(value, hints[name]):
-            raise _bad(source, f"arch_kwargs.{name}", _describe(hints[name]), value)
+    check_network_options(network_class(architecture), architecture, kwargs, source, ("in_channels", "n_bins"))
     kwargs = {"quality_activation": "linear", **kwargs}  # the network's default, stated
     if kwargs["quality_activation"] not in QUALITY_ACTIVATIONS:
         raise _bad(source, "arch_kwargs.quality_activation", f"one of {list(QUALITY_ACTIVATIONS)}",
                    kwargs["quality_activation"])
     return kwargs
-
-
-def _matches(value, hint) -> bool:
-    """Whether a YAML value fits a constructor annotation (a YAML list stands for a tuple)."""
-    origin, args = typing.get_origin(hint) or hint, typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, a) for a in args)
-    if origin is bool:
-        return isinstance(value, bool)
-    if origin is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if origin is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if origin is str:
-        return isinstance(value, str)
-    if origin in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            return False
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
-        return all(_matches(v, args[0]) for v in value) if args else True
-    return True  # an annotation this check does not model: the constructor checks it
-
-
-_NAMES = {bool: ("true or false", "booleans"), int: ("an integer", "integers"), float: ("a number", "numbers"),
-          str: ("a string", "strings")}
-
-
-def _describe(hint) -> str:
-    origin, args = typing.get_origin(hint) or hint, typing.get_args(hint)
-    if origin in (tuple, list) and args:
-        count = f"{len(args)} " if origin is tuple and args[-1] is not Ellipsis else ""
-        return f"a list of {count}{_NAMES.get(args[0], (None, str(args[0])))[1]}"
-    return _NAMES.get(origin, (str(hint),))[0]
 
 
 def build_from_card(card: ModelCard) -> torch.nn.Module:
@@ -363,15 +299,14 @@ def load_card(path: str | Path) -> ModelCard | PointCloudCard:
         values = yaml.safe_load(card_path.read_text())
     except yaml.YAMLError as exc:
         raise ModelFileError(f"{card_path}: not valid YAML: {exc}") from exc
-    if isinstance(values, dict) and values.get("kind", "image") not in ("image", POINT_CLOUD):
-        raise _bad(str(card_path), "kind", f"'image' (or absent) or {POINT_CLOUD!r}", values["kind"])
-    if isinstance(values, dict) and values.get("kind") == POINT_CLOUD:
-        try:
-            return PointCloudCard.from_dict(values, str(card_path))
-        except PointCloudCardError as exc:
-            raise ModelFileError(str(exc)) from None
-    return ModelCard.from_dict({k: v for k, v in values.items() if k != "kind"} if isinstance(values, dict)
-                               else values, str(card_path))
+    if not isinstance(values, dict):
+        raise ModelFileError(f"{card_path}: a model card must be a YAML mapping")
+    kind = values.pop("kind", "image")
+    if kind == POINT_CLOUD:
+        return PointCloudCard.from_dict(values, str(card_path))
+    if kind != "image":
+        raise _bad(str(card_path), "kind", f"'image' (or absent) or {POINT_CLOUD!r}", kind)
+    return ModelCard.from_dict(values, str(card_path))
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"

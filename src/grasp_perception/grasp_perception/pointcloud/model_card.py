@@ -9,20 +9,16 @@ OperationNet runs on at inference.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from dataclasses import InitVar, dataclass, field
 
 from torch import nn
 
+from .. import card_checks
 from .graspnet6dof import GraspNet6DoF
 
 KIND = "point_cloud"
 # Point-cloud networks by the name a card gives (the image networks have their own registry).
 NETWORKS: dict[str, type[nn.Module]] = {"graspnet6dof": GraspNet6DoF}
-
-
-class PointCloudCardError(ValueError):
-    """A field of a point-cloud card is missing or wrong (model_io re-raises it as a ModelFileError)."""
 
 
 @dataclass
@@ -44,7 +40,7 @@ class PointCloudCard:
 
     def __post_init__(self, source: str):
         def bad(path, expected, value):
-            return PointCloudCardError(f"{source}: {path} must be {expected}, got {value!r}")
+            return card_checks.bad(source, path, expected, value)
 
         for name in ("name", "training_data", "notes"):
             if not isinstance(getattr(self, name), str):
@@ -59,14 +55,10 @@ class PointCloudCard:
         s = self.operation_seeds
         if s is not None and (isinstance(s, bool) or not isinstance(s, int) or s < 1):
             raise bad("operation_seeds", "null or an integer >= 1", s)
-        accepted = set(inspect.signature(NETWORKS[self.architecture].__init__).parameters) - {"self"}
-        unknown = sorted(set(self.arch_kwargs) - accepted)
-        if unknown:
-            raise PointCloudCardError(f"{source}: arch_kwargs.{unknown[0]} is not an option of network "
-                                      f"{self.architecture!r}; expected some of {sorted(accepted)}")
+        card_checks.check_network_options(NETWORKS[self.architecture], self.architecture, self.arch_kwargs, source)
         first = self.arch_kwargs.get("sample_sizes", (2048,))[0]
         if self.n_points < first:
-            raise PointCloudCardError(f"{source}: n_points {self.n_points} is below the first set abstraction's "
+            raise card_checks.ModelFileError(f"{source}: n_points {self.n_points} is below the first set abstraction's "
                                       f"{first} samples (arch_kwargs.sample_sizes)")
 
     def to_dict(self) -> dict:
@@ -75,13 +67,9 @@ class PointCloudCard:
     @staticmethod
     def from_dict(values: dict, source: str) -> "PointCloudCard":
         values = {k: v for k, v in values.items() if k != "kind"}
-        names = {f.name for f in dataclasses.fields(PointCloudCard)}
-        missing = sorted({"name", "architecture", "n_points", "format_version"} - set(values))
-        if missing:
-            raise PointCloudCardError(f"{source}: missing field(s) {missing}")
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise PointCloudCardError(f"{source}: unknown field(s) {unknown}; expected some of {sorted(names)}")
+        # format_version has a default for cards built in code; a file must say which format it is.
+        card_checks.check_fields(values, PointCloudCard, source,
+                                 card_checks.required_fields(PointCloudCard) | {"format_version"})
         return PointCloudCard(**values, source=source)
 
     def build(self) -> nn.Module:
