@@ -49,10 +49,24 @@ class Workspace:
             raise ValueError(f"workspace box must be 3 mins below 3 maxes, got {self.box_min} / {self.box_max}")
 
     def contains_pixel(self, u: float, v: float) -> bool:
-        return self.roi is None or (self.roi[0] <= u <= self.roi[2] and self.roi[1] <= v <= self.roi[3])
+        return bool(self.contains_pixels(np.asarray(u), np.asarray(v)))
 
     def contains_point(self, p: np.ndarray) -> bool:
-        return self.box_min is None or bool(np.all(p >= self.box_min) and np.all(p <= self.box_max))
+        return bool(self.contains_points(np.asarray(p, float)))
+
+    def contains_pixels(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """:meth:`contains_pixel` of arrays of pixels."""
+        if self.roi is None:
+            return np.ones(np.broadcast(u, v).shape, bool)
+        return (u >= self.roi[0]) & (u <= self.roi[2]) & (v >= self.roi[1]) & (v <= self.roi[3])
+
+    def contains_points(self, points: np.ndarray, margin: float = 0.0) -> np.ndarray:
+        """Which of the ``(..., 3)`` base-frame ``points`` lie in the box grown by ``margin`` m (NaN: no)."""
+        if self.box_min is None:
+            return np.ones(points.shape[:-1], bool)
+        lo, hi = np.asarray(self.box_min) - margin, np.asarray(self.box_max) + margin
+        with np.errstate(invalid="ignore"):
+            return np.all((points >= lo) & (points <= hi), axis=-1)
 
 
 @dataclass(frozen=True)
@@ -138,7 +152,7 @@ class GraspPlanner:
             return PlanResult(False, "the camera -> base transform is not a rigid 4x4 transform", stamp_ns=frame.stamp_ns)
         t0 = time.perf_counter()
         try:
-            image_grasps, poses, stage_ms = self.candidates(frame)
+            image_grasps, poses, stage_ms = self.candidates(frame, base_T_camera)
         except ValueError as exc:  # e.g. no valid depth inside the workspace ROI
             return PlanResult(False, f"cannot plan on this frame: {exc}", stamp_ns=frame.stamp_ns)
         t1 = time.perf_counter()
@@ -162,10 +176,11 @@ class GraspPlanner:
                 continue
             kept.append(PlannedGrasp(g, cam, base))
         t2 = time.perf_counter()
-        # Stages in ms: check (frame checks), preprocess (levelling included), network, postprocess, poses;
-        # total = all of them.
+        # Stages in ms: check (frame checks), preprocess (levelling included), network, postprocess, poses
+        # (lifting the candidates to 6-DoF, the hand-eye transform and the filters); total = all of them.
+        lift_ms = stage_ms.pop("lift", 0.0)
         timings = {"check": 1e3 * (t0 - t_start), **stage_ms,
-                   "poses": 1e3 * (t2 - t1), "total": 1e3 * (t2 - t_start)}
+                   "poses": lift_ms + 1e3 * (t2 - t1), "total": 1e3 * (t2 - t_start)}
         if not kept:
             why = ", ".join(f"{n} {k}" for k, n in dropped.most_common()) or (
                 self.nothing_found + (f" in its window on the workspace ROI {self.config.workspace.roi}"
@@ -175,37 +190,51 @@ class GraspPlanner:
         return PlanResult(True, f"{len(kept)} grasp(s), best quality {kept[0].image.quality:.3f}", kept,
                           frame.stamp_ns, timings, image_grasps)
 
-    def candidates(self, frame: CameraFrame) -> tuple[list[ImageGrasp], list[GraspPose6D | None], dict]:
+    def candidates(self, frame: CameraFrame, base_T_camera: np.ndarray
+                   ) -> tuple[list[ImageGrasp], list[GraspPose6D | None], dict]:
         """The network's ranked grasps on ``frame``: in the image, as optical-frame poses (None where the
-        grasp pixel has no valid depth), and the stage timings (ms)."""
+        grasp pixel has no valid depth), and the stage timings (ms; ``lift``: the poses)."""
         pred = self.predictor.predict(frame.depth, rgb=frame.rgb, top_k=self.config.candidates,
                                       level_table=self.config.level_table, intrinsics=frame.intrinsics,
                                       region=self.config.workspace.roi)
         grasps = pred.grasps
+        t0 = time.perf_counter()
         # Every candidate's pose in one batch (a few tens of rows).
         cam_T, width_m, z = camera_poses([g.u for g in grasps], [g.v for g in grasps], [g.angle for g in grasps],
                                          [g.width for g in grasps], frame.depth, frame.intrinsics,
                                          window=self.config.depth_window, approach=self.config.approach)
         poses = [None if np.isnan(z[i]) else GraspPose6D(cam_T[i], float(width_m[i]), float(z[i]))
                  for i in range(len(grasps))]
-        return grasps, poses, pred.timings_ms
+        return grasps, poses, {**pred.timings_ms, "lift": 1e3 * (time.perf_counter() - t0)}
+
+
+CLOUD_MARGIN_M = 0.05  # the 6-DoF cloud keeps points this far outside the workspace box (gripper context)
 
 
 class PointCloudPlanner(GraspPlanner):
     """:class:`GraspPlanner` for a 6-DoF point-cloud model (:class:`.pointcloud.predict.GraspPredictor6D`):
-    the cloud comes from the aligned depth and intrinsics (only the workspace ROI's pixels, when one is set),
-    the network gives full 6-DoF poses with their approach depth, and their projections stand for them in
+    the cloud comes from the aligned depth and intrinsics (only the workspace ROI's pixels, when one is set, and
+    only the points within :data:`CLOUD_MARGIN_M` of the workspace box, when one is set), the network gives full 6-DoF poses with their approach depth, and their projections stand for them in
     the image (overlays, the message's pixel fields). The checks and filters are the image planner's;
     ``approach``, ``depth_window`` and ``level_table`` do not apply."""
 
     nothing_found = "the network called no seed point graspable"
 
-    def candidates(self, frame: CameraFrame) -> tuple[list[ImageGrasp], list[GraspPose6D | None], dict]:
+    def candidates(self, frame: CameraFrame, base_T_camera: np.ndarray
+                   ) -> tuple[list[ImageGrasp], list[GraspPose6D | None], dict]:
         t0 = time.perf_counter()
-        depth, roi = frame.depth, self.config.workspace.roi
-        if roi is not None:
-            v, u = np.mgrid[0:depth.shape[0], 0:depth.shape[1]]
-            depth = np.where((u >= roi[0]) & (u <= roi[2]) & (v >= roi[1]) & (v <= roi[3]), depth, np.nan)
+        depth, ws = frame.depth, self.config.workspace
+        v, u = np.mgrid[0:depth.shape[0], 0:depth.shape[1]]
+        if ws.roi is not None:
+            depth = np.where(ws.contains_pixels(u, v), depth, np.nan)
+        if ws.box_min is not None:
+            # The cloud's points are spent where grasps may be: points farther than the margin from the box
+            # (far floor, walls) cannot hold a grasp inside it; the margin keeps what a gripper there touches.
+            K = frame.intrinsics
+            z = np.asarray(depth, np.float64)
+            cam = np.stack([(u - K.cx) * z / K.fx, (v - K.cy) * z / K.fy, z], axis=-1)
+            base = cam @ base_T_camera[:3, :3].T + base_T_camera[:3, 3]
+            depth = np.where(ws.contains_points(base, margin=CLOUD_MARGIN_M), depth, np.nan)
         grasps = self.predictor.image_grasps(depth, frame.intrinsics, top_k=self.config.candidates)
         return grasps, [g.camera_pose for g in grasps], {"network": 1e3 * (time.perf_counter() - t0)}
 
@@ -214,10 +243,8 @@ def make_planner(model, config: PlannerConfig = PlannerConfig(), **predictor_opt
     """The planner for the model at ``model`` (a path, or ``default``): :class:`PointCloudPlanner` for a card
     of ``kind: point_cloud``, else :class:`GraspPlanner` with ``inference.GraspPredictor(model,
     **predictor_options)`` (device, backend, precision, input_size, threads)."""
-    from .inference import GraspPredictor
-    from .model_io import load_card
-    from .pointcloud.model_card import PointCloudCard
     from .pointcloud.predict import GraspPredictor6D
-    if isinstance(load_card(model), PointCloudCard):
-        return PointCloudPlanner(GraspPredictor6D(model), config)
-    return GraspPlanner(GraspPredictor(model, **predictor_options), config)
+    from .predictors import load_predictor
+    predictor = load_predictor(model, **predictor_options)
+    planner = PointCloudPlanner if isinstance(predictor, GraspPredictor6D) else GraspPlanner
+    return planner(predictor, config)

@@ -260,3 +260,36 @@ def test_table_levelling_removes_a_tilted_table_and_keeps_objects():
     flat = np.full((h, w), 0.6, np.float32)
     flat[200:260, 300:360] -= 0.03
     np.testing.assert_array_equal(fi(flat, level_table=True)[0].copy(), fi(flat)[0])  # top-down: unchanged
+
+
+def test_workspace_contains_arrays_and_a_margin():
+    ws = Workspace(roi=(10, 20, 30, 40), box_min=(0, 0, 0), box_max=(1, 2, 3))
+    assert ws.contains_pixels(np.array([10, 9.9, 20]), np.array([40, 30, 41])).tolist() == [True, False, False]
+    pts = np.array([[0.5, 1.5, 2.5], [1.04, 1.0, 1.0], [1.06, 1.0, 1.0], [np.nan, 0, 0]])
+    assert ws.contains_points(pts).tolist() == [True, False, False, False]
+    assert ws.contains_points(pts, margin=0.05).tolist() == [True, True, False, False]
+
+
+def test_point_cloud_planner_takes_its_cloud_from_the_workspace_box_only():
+    """A 6-DoF model's cloud spends no points beyond CLOUD_MARGIN_M of the workspace box: the depth it gets has
+    every pixel whose base-frame point lies farther out invalid, and the rest as the camera gave them."""
+    from grasp_perception.planning import CLOUD_MARGIN_M, PointCloudPlanner
+    from grasp_perception.pointcloud.predict import GraspPredictor6D, untrained
+
+    class Recording(GraspPredictor6D):  # the real predictor, remembering the depth it was given
+        def image_grasps(self, depth, intrinsics, top_k=None):
+            self.seen = depth.copy()
+            return super().image_grasps(depth, intrinsics, top_k)
+
+    centre = (BASE_T_CAMERA @ np.array([0.0, 0.0, BOX_TOP_Z, 1.0]))[:3]  # the box top, base frame
+    ws = Workspace(box_min=tuple(centre - [0.05, 0.05, 0.05]), box_max=tuple(centre + [0.05, 0.05, 0.05]))
+    predictor = Recording(untrained(sample_sizes=(256, 128, 64, 32), n_points=2000, operation_seeds=32))
+    PointCloudPlanner(predictor, PlannerConfig(workspace=ws)).plan(frame(), BASE_T_CAMERA, now_ns=NOW)
+    depth = scene_depth()
+    vv, uu = np.mgrid[0:H, 0:W]
+    cam = np.stack([(uu - K.cx) * depth / K.fx, (vv - K.cy) * depth / K.fy, depth], -1)
+    base = cam @ BASE_T_CAMERA[:3, :3].T + BASE_T_CAMERA[:3, 3]
+    inside = ws.contains_points(base, margin=CLOUD_MARGIN_M)
+    assert 0 < inside.mean() < 0.5  # the box keeps the object and the table near it, not the whole frame
+    assert np.isnan(predictor.seen[~inside]).all()
+    np.testing.assert_array_equal(predictor.seen[inside], depth[inside])

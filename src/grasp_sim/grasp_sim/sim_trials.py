@@ -39,20 +39,11 @@ LEVEL_TABLE = PlannerConfig().level_table
 def make_predictor(model: str, random_weights: int | None = None, backend: str = "torch", precision: str = "fp32"):
     """A GraspPredictor for the model file (a :class:`PointCloudSimPredictor` for a 6-DoF point-cloud model);
     with ``random_weights`` the same network, untrained (a floor)."""
-    import torch
-    from grasp_perception.inference import GraspPredictor
-    from grasp_perception.model_io import build_from_card, load_card
-    from grasp_perception.pointcloud.model_card import PointCloudCard
     from grasp_perception.pointcloud.predict import GraspPredictor6D
+    from grasp_perception.predictors import load_predictor
 
-    card = load_card(model)
-    if random_weights is not None:
-        torch.manual_seed(random_weights)
-    if isinstance(card, PointCloudCard):
-        return PointCloudSimPredictor(GraspPredictor6D(model if random_weights is None else (card.build(), card)))
-    if random_weights is None:
-        return GraspPredictor(model, device="cpu", backend=backend, precision=precision)
-    return GraspPredictor((build_from_card(card).eval(), card), device="cpu", backend=backend, precision=precision)
+    predictor = load_predictor(model, random_weights, device="cpu", backend=backend, precision=precision)
+    return PointCloudSimPredictor(predictor) if isinstance(predictor, GraspPredictor6D) else predictor
 
 
 class PointCloudSimPredictor:

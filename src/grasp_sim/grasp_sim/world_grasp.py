@@ -90,15 +90,15 @@ class TrialResult:
 
 def executable_grasp(world_grasp: GraspPose6D, approach: str = "camera") -> GraspPose:
     """The :class:`GraspPose` the cell's executors run for a 6-DoF world grasp: same grasp point, opening and
-    approach depth (``approach_depth_m``), yaw = the horizontal direction of the closing axis. ``approach="camera"`` keeps the grasp's own approach
-    (the camera's optical axis for an image grasp, as PLGP defines its grasps); ``"vertical"`` turns it into
-    a top-down grasp (world -z). Raises ValueError when the closing axis is vertical or the approach is not
+    approach depth (``approach_depth_m``), yaw = the horizontal direction of the closing axis.
+    ``approach="camera"`` keeps the grasp's own approach (the camera's optical axis for an image grasp, as PLGP
+    defines its grasps); ``"vertical"`` turns it into a top-down grasp (world -z). Raises ValueError when the closing axis is vertical or the approach is not
     from above (:data:`MAX_TILT_DEG`)."""
     if approach not in ("camera", "vertical"):
         raise ValueError(f"executable_grasp: approach must be 'camera' or 'vertical', got {approach!r}")
     x = world_grasp.closing
     if math.hypot(x[0], x[1]) < 1e-6:
-        raise ValueError("image_grasp_to_world: the opening direction is vertical in the world (camera_pose "
+        raise ValueError("executable_grasp: the opening direction is vertical in the world (the camera "
                          "looks sideways); a grasp from above cannot represent it")
     return GraspPose(tuple(world_grasp.position), math.atan2(x[1], x[0]), world_grasp.width_m,
                      world_grasp.approach_depth_m,
