@@ -9,7 +9,7 @@ import torch
 from grasp_perception.pointcloud.graspnet6dof import (MAX_TOLERANCE, MAX_WIDTH, GraspNet6DoF, GraspNetOutputs,
                                                       GraspNetTargets, approach_frames, approach_views, decode,
                                                       graspnet_loss)
-from grasp_perception.pointcloud.pointnet2 import ball_query, farthest_point_sample
+from grasp_perception.pointcloud.pointnet2 import _fps_torch, ball_query, farthest_point_sample
 
 
 def brute_fps(xyz: np.ndarray, m: int) -> list[int]:
@@ -33,6 +33,8 @@ def test_farthest_point_sampling_matches_a_brute_force_reference():
     got = farthest_point_sample(torch.tensor(xyz, dtype=torch.float64), 25)
     for b in range(2):
         assert got[b].tolist() == brute_fps(xyz[b], 25)
+        # the tensor-op path other devices take gives the same (here on the CPU)
+        assert _fps_torch(torch.tensor(xyz[b]), 25).tolist() == brute_fps(xyz[b], 25)
 
 
 def test_ball_query_takes_the_first_points_of_the_ball_in_index_order_and_pads_with_the_first():
@@ -294,3 +296,40 @@ def test_the_block_ball_query_of_a_large_cloud_equals_the_full_query():
     for radius, k in ((0.04, 64), (0.01, 16), (0.1, 128)):
         full = torch.cat([pn._first_in_ball(xyz, c, radius, k) for c in centres.split(pn.CHUNK, dim=1)], dim=1)
         assert torch.equal(pn.ball_query(xyz, centres, radius, k), full)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_the_channels_last_shared_mlp_equals_the_modules_on_nchw(training):
+    """shared_mlp_last (folded batch norms in eval, batch statistics in training) gives what the Conv2d / BatchNorm2d
+    / ReLU stack gives on (B, C, M, k), and in training updates the running statistics the same way."""
+    import copy
+
+    from grasp_perception.pointcloud.pointnet2 import mlp2d, shared_mlp_last
+    torch.manual_seed(0)
+    mlp = mlp2d((7, 16, 32))
+    for m in mlp:  # non-trivial statistics and affine parameters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2), m.weight.data.uniform_(0.5, 2)
+            m.bias.data.uniform_(-1, 1)
+    reference = copy.deepcopy(mlp)
+    mlp.train(training), reference.train(training)
+    x = torch.randn(2, 5, 9, 7)                                       # (B, M, k, C) channels last
+    with torch.set_grad_enabled(training):
+        ours = shared_mlp_last(mlp, x)
+        theirs = reference(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+    for a, b in zip(mlp.state_dict().values(), reference.state_dict().values()):
+        torch.testing.assert_close(a, b)  # running statistics moved alike (training) or not at all (eval)
+    if training:
+        ours.sum().backward(), theirs.sum().backward()
+        torch.testing.assert_close(mlp[0].weight.grad, reference[0].weight.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_keep_freed_memory_applies_once_on_glibc():
+    import platform
+
+    from grasp_perception.memory import keep_freed_memory
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert keep_freed_memory() is True
+    assert keep_freed_memory() is True  # idempotent

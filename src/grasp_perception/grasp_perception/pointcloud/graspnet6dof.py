@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .pointnet2 import FeaturePropagation, SetAbstraction, ball_query, gather_points, mlp1d, mlp2d
+from .pointnet2 import FeaturePropagation, SetAbstraction, ball_query, gather_points, mlp1d, mlp2d, shared_mlp_last
 
 __all__ = ["GraspNet6DoF", "Proposal", "GraspNetOutputs", "GraspNetTargets", "Grasps6D", "graspnet_loss", "decode",
            "approach_views", "approach_frames", "DEPTHS", "N_ANGLES", "N_VIEWS"]
@@ -160,9 +160,8 @@ class GraspNet6DoF(nn.Module):
                 found = first < n
                 pts = torch.gather(local, 2, torch.where(found, first, 0)[..., None].expand(-1, -1, -1, 3))
                 pts = torch.where(found[..., None], pts, torch.zeros_like(pts))           # (B, M, 64, 3)
-            grouped = (pts / CYLINDER_RADIUS).permute(0, 3, 1, 2)                        # (B, 3, M, 64)
-            out.append(self.crop(grouped).amax(dim=-1))                                  # (B, 256, M)
-        return torch.stack(out, dim=-1)
+            out.append(shared_mlp_last(self.crop, pts / CYLINDER_RADIUS).amax(dim=2))   # (B, M, 256)
+        return torch.stack(out, dim=-1).transpose(1, 2)                                    # (B, 256, M, K)
 
     def forward(self, points: Tensor, views: Tensor | None = None, operation_seeds: int | None = None
                 ) -> GraspNetOutputs:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..geometry import CameraIntrinsics, GraspPose6D, PosedImageGrasp, camera_pose_to_image_grasp
+from ..memory import keep_freed_memory
 from .graspnet6dof import GraspNet6DoF, Grasps6D, decode
 from .model_card import PointCloudCard
 
@@ -52,6 +53,7 @@ class GraspPredictor6D:
                                  f"models (card kind: point_cloud): use inference.GraspPredictor")
         self.net, self.card = net.eval(), card
         self.n_points, self.operation_seeds = card.n_points, card.operation_seeds
+        keep_freed_memory()  # a plan's large temporaries stay mapped between plans (see grasp_perception.memory)
         self.rng = np.random.default_rng(seed)
 
     @torch.no_grad()

@@ -22,6 +22,7 @@ import yaml
 from tqdm import tqdm
 
 from ..config import ConfigError, build_dataclass
+from ..memory import keep_freed_memory
 from ..model_io import save_model
 from ..training import save_curves
 from .dataset import GraspDataset6D, loss_terms, train_step
@@ -153,6 +154,7 @@ def main(argv=None) -> int:
         cfg = load_config(a.config)
     except (ConfigError, OSError) as exc:
         p.error(str(exc))
+    keep_freed_memory()  # each step's large temporaries stay mapped (grasp_perception.memory)
     state = train(cfg, resume=a.resume, progress=not a.no_progress)
     print(f"best val loss {state['best']:.4f}; model in {Path(cfg.output_dir) / 'model'}")
     return 0
