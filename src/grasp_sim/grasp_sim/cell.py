@@ -580,6 +580,17 @@ class SimCell:
         self.data.qvel[da:da + 6] = 0.0
         mujoco.mj_forward(self.model, self.data)
 
+    def object_body(self, i: int) -> int:
+        """The MuJoCo body id of object ``i`` (its geoms are the model's geoms with this ``geom_bodyid``)."""
+        return int(self._obj_body[i])
+
+    def object_transform(self, i: int) -> np.ndarray:
+        """4x4 world_T_object of object ``i``'s body frame, from the last forward pass."""
+        body = self._obj_body[i]
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = self.data.xmat[body].reshape(3, 3), self.data.xpos[body]
+        return T
+
     def object_poses(self) -> np.ndarray:
         """``(len(active), 7)`` poses [x y z qw qx qy qz] of the active objects."""
         return np.array([self.data.qpos[self._obj_qadr[i]:self._obj_qadr[i] + 7] for i in self.active]).reshape(-1, 7)

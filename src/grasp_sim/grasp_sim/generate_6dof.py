@@ -155,9 +155,7 @@ def generate(*, out, scenes: int, max_objects: int = 5, pool_size: int = 30, see
         arrays = {"names": np.array([pool[k].name for k in plan[i]]), "segments": np.array(plan[i])}
         poses = []
         for k in plan[i]:
-            body = cell._obj_body[k]
-            T = np.eye(4)
-            T[:3, :3], T[:3, 3] = cell.data.xmat[body].reshape(3, 3), cell.data.xpos[body]
+            T = cell.object_transform(k)
             poses.append(T)
             bad = scene_collisions(cell, load_object_labels(label_paths[pool[k].name]), T, params, points)
             arrays[f"collision_{pool[k].name}"] = np.packbits(bad)

@@ -62,7 +62,7 @@ def shape_geoms(cell: SimCell, i: int) -> list[int]:
     """The geoms that are object ``i``'s true shape: its visual mesh (group 1) if it has one, else its
     primitives."""
     m = cell.model
-    body = cell._obj_body[i]
+    body = cell.object_body(i)
     mine = [g for g in range(m.ngeom) if m.geom_bodyid[g] == body]
     visual = [g for g in mine if m.geom_group[g] == 1 and m.geom_contype[g] == 0]
     return visual or [g for g in mine if m.geom_contype[g] != 0]
@@ -93,8 +93,8 @@ def scene_points(cell: SimCell, object_voxel_m: float, table_voxel_m: float, tab
         mesh = object_mesh(cell, i)
         count = max(64, int(4 * mesh.area / object_voxel_m ** 2))
         local, _ = trimesh.sample.sample_surface(mesh, count, seed=rng)
-        body = cell._obj_body[i]
-        world = voxel_thin(local @ d.xmat[body].reshape(3, 3).T + d.xpos[body], object_voxel_m)
+        T = cell.object_transform(i)
+        world = voxel_thin(local @ T[:3, :3].T + T[:3, 3], object_voxel_m)
         pts.append(world)
         owner.append(np.full(len(world), i))
     reach = cell.tray_half_size + table_margin_m
