@@ -38,7 +38,7 @@ import torch
 from .config import PostprocessConfig
 from .grasp import ImageGrasp, wrap_angle
 from .losses import binary_focal_loss
-from .postprocess import _check_finite, _smooth, _to_numpy, check_parameters, check_top_k, find_peaks
+from .postprocess import check_finite, smooth_map, to_numpy, check_parameters, check_top_k, find_peaks
 
 OUTPUT_NAMES = ("point", "angle", "width")
 ENHANCED_VALUE = 0.9        # the eight-neighbourhood copies (sec. IV-B)
@@ -147,7 +147,7 @@ class PixelLevelLoss:
 
 
 def _prepare(point, angle, width, top_k, params: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    point, angle, width = (_to_numpy(x, n) for x, n in zip((point, angle, width), OUTPUT_NAMES))
+    point, angle, width = (to_numpy(x, n) for x, n in zip((point, angle, width), OUTPUT_NAMES))
     if point.shape[0] != 1:
         raise ValueError(f"point must be a (1, H, W) map, got shape {point.shape}")
     if angle.shape != width.shape or angle.shape[1:] != point.shape[1:]:
@@ -156,8 +156,8 @@ def _prepare(point, angle, width, top_k, params: dict) -> tuple[np.ndarray, np.n
     check_top_k(top_k)
     check_parameters(**params)
     for m, n in ((point, "point"), (angle, "angle"), (width, "width")):
-        _check_finite(m, n)
-    return _smooth(point, float(params["quality_sigma"]))[0], angle, width
+        check_finite(m, n)
+    return smooth_map(point, float(params["quality_sigma"]))[0], angle, width
 
 
 def _grasps(rows, cols, k, quality, width_norm, n_classes, max_width, jaw_ratio) -> list[ImageGrasp]:

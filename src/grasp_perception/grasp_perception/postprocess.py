@@ -37,7 +37,7 @@ _MAPS = ("quality", "cos", "sin", "width")
 _DEFAULT = PostprocessConfig()  # the one source of the defaults below (a model card's come from it too)
 
 
-def _to_numpy(x, name: str) -> np.ndarray:
+def to_numpy(x, name: str) -> np.ndarray:
     if hasattr(x, "detach"):  # torch tensor, without importing torch here
         x = x.detach().cpu().numpy()
     arr = np.asarray(x, dtype=np.float32)
@@ -48,14 +48,14 @@ def _to_numpy(x, name: str) -> np.ndarray:
     return arr
 
 
-def _check_finite(arr: np.ndarray, name: str) -> None:
+def check_finite(arr: np.ndarray, name: str) -> None:
     # One reduction instead of a full boolean map: NaN/inf propagate into the sum. A sum that
     # overflows on finite values gets the exact check, so the message is never wrong.
     if not np.isfinite(arr.sum(dtype=np.float64)) and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
-def _smooth(maps: np.ndarray, sigma: float) -> np.ndarray:
+def smooth_map(maps: np.ndarray, sigma: float) -> np.ndarray:
     if sigma == 0:
         return maps
     # ksize (0, 0): OpenCV derives the kernel from sigma (about +-4 sigma for float input).
@@ -190,7 +190,7 @@ def _plateau_centres(flat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def _prepare(quality, cos, sin, width, max_width, top_k, params: dict) -> list[np.ndarray]:
     """The four maps as numpy ``(N, H, W)``, every argument checked; quality smoothed."""
-    maps = [_to_numpy(x, n) for x, n in zip((quality, cos, sin, width), _MAPS)]
+    maps = [to_numpy(x, n) for x, n in zip((quality, cos, sin, width), _MAPS)]
     for name, m in zip(_MAPS[1:], maps[1:]):
         if m.shape != maps[0].shape:
             raise ValueError(f"{name} shape {m.shape} does not match quality shape {maps[0].shape}")
@@ -199,8 +199,8 @@ def _prepare(quality, cos, sin, width, max_width, top_k, params: dict) -> list[n
     _check_nonneg(max_width, "max_width")
     if max_width == 0:
         raise ValueError("max_width must be > 0, got 0")
-    _check_finite(maps[0], "quality")
-    return [_smooth(maps[0], float(params["quality_sigma"])), *maps[1:]]
+    check_finite(maps[0], "quality")
+    return [smooth_map(maps[0], float(params["quality_sigma"])), *maps[1:]]
 
 
 def _decode(maps: list[np.ndarray], bins: np.ndarray, rows: np.ndarray, cols: np.ndarray, quality: np.ndarray,

@@ -175,10 +175,10 @@ def test_18_bins_vga_gives_ranked_spaced_peaks():
 def test_pointwise_smoothing_equals_full_map_smoothing(sigma):
     from scipy import ndimage
 
-    from grasp_perception.postprocess import _smooth, _smooth_at
+    from grasp_perception.postprocess import smooth_map, _smooth_at
     m = np.random.default_rng(0).random((30, 40)).astype(np.float32)
     full = ndimage.gaussian_filter(m.astype(np.float64), sigma, mode="nearest", truncate=4.0)
-    blurred = _smooth(m[None], sigma)[0]  # the OpenCV path used for quality
+    blurred = smooth_map(m[None], sigma)[0]  # the OpenCV path used for quality
     for r, c in [(0, 0), (15, 20), (29, 39), (2, 38)]:
         one = np.array([0]), np.array([r]), np.array([c])
         assert _smooth_at(m[None], *one, sigma)[0] == pytest.approx(full[r, c], abs=1e-9)

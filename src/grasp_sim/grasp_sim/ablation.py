@@ -36,7 +36,7 @@ import yaml
 from grasp_perception.config import ConfigError, ExperimentConfig, build_dataclass, load_config
 
 from . import trials
-from .benchmark import _egad_folder
+from .benchmark import egad_folder
 from .executors import GRIPPERS
 from .generate import STATUS_FILE, generate
 from .settings import load_sim_settings
@@ -461,7 +461,7 @@ def run(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     g = plan.grasp
     objects = ("procedural" if g.objects == "procedural" else
-               str(_egad_folder(None, out, str(_repo_path(g.objects)), g.n_objects or None)))
+               str(egad_folder(None, out, str(_repo_path(g.objects)), g.n_objects or None)))
     # Seed-major: a sweep cut short still holds whole comparisons (every variant at the first seeds).
     todo = [(v, s) for s in plan.seeds for v in plan.variants]
     results, started = [], time.perf_counter()

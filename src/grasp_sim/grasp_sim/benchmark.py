@@ -109,7 +109,7 @@ def camera_label(summary: dict) -> str:
     return f"{cam['resolution'][0]}x{cam['resolution'][1]} at {cam['height']:g} m"
 
 
-def _egad_folder(m: Matrix, out: Path, override: str | None, first: int | None) -> Path:
+def egad_folder(m: Matrix, out: Path, override: str | None, first: int | None) -> Path:
     """The EGAD meshes of the run: the matrix's folder (or ``override``), or ``first`` of them."""
     folder = Path(override) if override else (REPO / m.egad.objects)
     if not folder.is_dir():
@@ -145,7 +145,7 @@ def runs(m: Matrix, args) -> list[tuple[str, list[str]]]:
         common += ["--friction", friction]
     if args.no_progress:
         common.append("--no-progress")
-    egad = str(_egad_folder(m, out, args.egad, args.egad_objects or (m.quick.egad_objects if args.quick else None)))
+    egad = str(egad_folder(m, out, args.egad, args.egad_objects or (m.quick.egad_objects if args.quick else None)))
     plan = [(f"egad_{g}", [*common, "--objects", egad, "--gripper", g, "--report", str(out / f"egad_{g}")])
             for g in m.egad.grippers]
     c = m.clutter
