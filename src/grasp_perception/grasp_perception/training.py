@@ -265,8 +265,12 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) ->
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(log_dir=str(out / "tb"))
     metric_name = cfg.train.early_stopping.metric
-    stop = False
-    for epoch in range(state["epoch"] + 1, cfg.train.epochs + 1):
+    # A run that stopped early stays stopped: resuming it (say with more epochs) would train past the stop.
+    stop = resume and state["epoch"] > 0 and state["bad_epochs"] >= cfg.train.early_stopping.patience
+    if stop and ddp.is_main:
+        print(f"{out} stopped early at epoch {state['epoch']} (val {metric_name} did not improve for "
+              f"{state['bad_epochs']} validations): nothing to resume; start a new output_dir to train on", flush=True)
+    for epoch in range(state["epoch"] + 1, cfg.train.epochs + 1 if not stop else 0):
         model.train()
         train_set.set_epoch(epoch)
         if ddp.enabled:

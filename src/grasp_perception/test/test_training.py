@@ -142,3 +142,15 @@ def test_init_from_another_network_is_an_error_naming_the_setting(jacquard_root,
     missing = _cfg(jacquard_root, tmp_path / "b", f"model.init_from={tmp_path / 'nowhere'}", "data.limit=2")
     with pytest.raises(ConfigError, match="model.init_from .*nowhere"):
         train(missing, progress=False)
+
+
+def test_resuming_a_run_that_stopped_early_does_not_train_on(jacquard_root, tmp_path):
+    """With a zero learning rate the validation metric cannot improve, so patience 1 stops the run after its
+    second epoch; resuming it with more epochs leaves it as it was."""
+    fast = ["data.input_size=64", "train.batches_per_epoch=2", "data.limit=2", "optim.lr=0.0",
+            "train.early_stopping.patience=1", "train.early_stopping.metric=iou_avg", "train.val_every=1"]
+    out = tmp_path / "run"
+    first = train(_cfg(jacquard_root, out, *fast, "train.epochs=4"), progress=False)
+    assert first["epochs_run"] == 2
+    again = train(_cfg(jacquard_root, out, *fast, "train.epochs=6"), resume=True, progress=False)
+    assert again["epochs_run"] == 2 and again["history"] == first["history"]
